@@ -1,0 +1,99 @@
+"""Exceptions raised by Unseen. Every one derives from :class:`UnseenError`.
+
+Leaves also inherit the builtin that matches their meaning, so callers that
+know nothing of Unseen can still catch ``PermissionError`` or ``TimeoutError``.
+Messages state the offending values and how to fix the problem.
+
+The tree::
+
+    UnseenError
+    ├── ConfigError (ValueError)            bad configuration file, flag or environment
+    ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    ├── MpcError                            the MPC engine (offchain/mpc)
+    │   ├── ShareMismatch                   replicated components disagree (verified mode)
+    │   └── FixedPointOverflow (OverflowError)
+    ├── TransportError (ConnectionError)    party-to-party links (offchain/net)
+    │   ├── PeerTimeout (TimeoutError)
+    │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
+    │   └── TranscriptMismatch              the two ends of a link saw different bytes
+    ├── ChainError                          the chain layer (offchain/chain)
+    │   ├── RpcUnavailable (ConnectionError)
+    │   ├── DeploymentNotFound (FileNotFoundError)
+    │   └── ContractError                   a custom Solidity error; one subclass per
+    │                                       error, generated in offchain/chain/errors.py
+    └── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+"""
+
+from __future__ import annotations
+
+
+class UnseenError(Exception):
+    """Root of every error raised by Unseen."""
+
+
+class ConfigError(UnseenError, ValueError):
+    """A configuration file, command-line flag or environment variable is wrong."""
+
+
+class InputError(UnseenError, ValueError):
+    """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+class MpcError(UnseenError):
+    """A multi-party computation could not complete correctly."""
+
+
+class ShareMismatch(MpcError):
+    """Two parties that must hold the same share component hold different values.
+
+    Raised in verified mode; ``suspect`` names the party whose component does
+    not match the two others.
+    """
+
+    def __init__(self, message: str, suspect: int | None = None) -> None:
+        super().__init__(message)
+        self.suspect = suspect
+
+
+class FixedPointOverflow(MpcError, OverflowError):
+    """A fixed-point value left the range the encoding can represent."""
+
+
+class TransportError(UnseenError, ConnectionError):
+    """A link between parties failed."""
+
+
+class PeerTimeout(TransportError, TimeoutError):
+    """A peer did not send or receive within the configured timeout."""
+
+
+class PeerAuthenticationFailed(TransportError):
+    """A peer's TLS key does not match the fingerprint pinned for it."""
+
+
+class TranscriptMismatch(TransportError):
+    """The two ends of a link computed different transcript hashes."""
+
+
+class ChainError(UnseenError):
+    """Talking to the chain failed."""
+
+
+class RpcUnavailable(ChainError, ConnectionError):
+    """The JSON-RPC endpoint cannot be reached."""
+
+
+class DeploymentNotFound(ChainError, FileNotFoundError):
+    """No deployment file exists for the requested chain."""
+
+
+class ContractError(ChainError):
+    """A contract call reverted with a custom error.
+
+    Subclasses, one per Solidity custom error, live in
+    ``offchain/chain/errors.py`` and carry the decoded arguments in ``args_``.
+    """
+
+
+class PolicyViolation(UnseenError, PermissionError):
+    """A column policy, grant, quota or consent record forbids the request."""
