@@ -1,0 +1,61 @@
+"""Running SHA-256 transcripts of party-to-party links.
+
+Each link keeps one hash per direction; ``digest()`` combines them in a fixed
+order (lower party number's outgoing stream first), so both ends of a link
+arrive at the same 32 bytes once they have sent and received the same
+messages, however their sends and receives interleaved.
+
+A message is hashed as: array count, then for each array its dtype string,
+shape and raw bytes (C order). The framing is unambiguous, so two different
+messages never hash the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+
+from offchain.errors import InputError
+
+
+def update_with_message(state: hashlib._Hash, arrays: Sequence[np.ndarray]) -> None:
+    """Feed one message (a list of arrays) into a running hash ``state``."""
+    state.update(struct.pack("<I", len(arrays)))
+    for array in arrays:
+        dtype = array.dtype.str.encode()
+        state.update(struct.pack("<B", len(dtype)) + dtype)
+        state.update(struct.pack("<B", array.ndim) + struct.pack(f"<{array.ndim}Q", *array.shape))
+        state.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+
+
+class LinkTranscript:
+    """Transcript of the link between ``party`` and ``peer``."""
+
+    def __init__(self, party: int, peer: int) -> None:
+        if party == peer:
+            raise InputError(f"a link needs two different parties, got {party} and {peer}")
+        self.party = party
+        self.peer = peer
+        self._sent = hashlib.sha256(b"unseen-link-transcript/v1")
+        self._received = hashlib.sha256(b"unseen-link-transcript/v1")
+
+    def record_sent(self, arrays: Sequence[np.ndarray]) -> None:
+        """Account for a message sent to the peer."""
+        update_with_message(self._sent, arrays)
+
+    def record_received(self, arrays: Sequence[np.ndarray]) -> None:
+        """Account for a message received from the peer."""
+        update_with_message(self._received, arrays)
+
+    def digest(self) -> bytes:
+        """Return the 32-byte link transcript, identical at both ends."""
+        low_to_high, high_to_low = (
+            (self._sent, self._received) if self.party < self.peer else (self._received, self._sent)
+        )
+        combined = hashlib.sha256(b"unseen-link/v1")
+        combined.update(low_to_high.copy().digest())
+        combined.update(high_to_low.copy().digest())
+        return combined.digest()
