@@ -15,6 +15,7 @@ The tree::
     ├── TransportError (ConnectionError)    party-to-party links (offchain/net)
     │   ├── PeerTimeout (TimeoutError)
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
+    │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
@@ -69,6 +70,10 @@ class PeerTimeout(TransportError, TimeoutError):
 
 class PeerAuthenticationFailed(TransportError):
     """A peer's TLS key does not match the fingerprint pinned for it."""
+
+
+class SessionMismatch(TransportError):
+    """A peer answered for another session than the one this party was started for."""
 
 
 class TranscriptMismatch(TransportError):
