@@ -198,3 +198,54 @@ def _terminate(pid: int, timeout: float) -> bool:
     except ProcessLookupError:
         pass
     return True
+
+
+class AnvilProcess:
+    """A foreground anvil child process on a free port, for tests and benchmarks.
+
+    Use as a context manager; the process is stopped on exit (and by the
+    kernel's process-group rules if the parent dies, since it is not detached).
+    """
+
+    def __init__(self, port: int | None = None, chain_id: int = 31337, accounts: int = 20,
+                 extra_arguments: tuple[str, ...] = ()) -> None:
+        self.port = port or free_port()
+        self.chain_id = chain_id
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._command = [
+            str(anvil_binary()), "--port", str(self.port), "--chain-id", str(chain_id),
+            "--accounts", str(accounts), *extra_arguments,
+        ]
+        self._process: subprocess.Popen | None = None
+        self._log: Path | None = None
+
+    def start(self, timeout: float = 30.0) -> AnvilProcess:
+        import tempfile
+
+        handle, name = tempfile.mkstemp(prefix="anvil-", suffix=".log")
+        os.close(handle)
+        self._log = Path(name)
+        with open(self._log, "ab") as log:
+            self._process = subprocess.Popen(
+                self._command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        _wait_until_answering(self.url, self._process, timeout, self._log)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+
+    def __enter__(self) -> AnvilProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

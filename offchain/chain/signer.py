@@ -228,12 +228,13 @@ class Signer:
             ("eth_getBlockByNumber", ["latest", False]),
             ("eth_maxPriorityFeePerGas", []),
             ("eth_gasPrice", []),
+            ("eth_getBalance", [self.address, "pending"]),
         ]
         to_estimate = [i for i, request in enumerate(requests) if request.gas is None]
         for i in to_estimate:
             calls.append(("eth_estimateGas", [self._call_object(requests[i])]))
         outcomes = self.rpc.batch(calls)
-        block, tip, gas_price = outcomes[:3]
+        block, tip, gas_price, balance = outcomes[:4]
         if isinstance(block, RpcFailure) or block is None:
             raise RpcError(f"cannot read the latest block from {self.rpc.url}: {block}")
         fees: dict[str, int]
@@ -247,10 +248,21 @@ class Signer:
             fees = {"gasPrice": to_int(gas_price)}
         block_gas_limit = to_int(block["gasLimit"])
         limits = [request.gas or 0 for request in requests]
-        for i, outcome in zip(to_estimate, outcomes[3:], strict=True):
+        for i, outcome in zip(to_estimate, outcomes[4:], strict=True):
             if isinstance(outcome, RpcFailure):
                 self._raise_for_failure(requests[i], outcome)
             limits[i] = min(int(to_int(outcome) * self.gas_margin), block_gas_limit)
+        if not isinstance(balance, RpcFailure):
+            # Refuse up front rather than leave a nonce gap behind a refused send.
+            price = fees.get("maxFeePerGas", fees.get("gasPrice", 0))
+            needed = sum(r.value for r in requests) + sum(limits) * price
+            if needed > to_int(balance):
+                raise RpcError(
+                    f"{self.address} cannot pay for {len(requests)} transactions "
+                    f"({requests[0].label()}{', ...' if len(requests) > 1 else ''}): they need up "
+                    f"to {needed} wei (values plus gas at the maximum fee), the account has "
+                    f"{to_int(balance)}; fund the account with the chain's native currency"
+                )
         return fees, limits
 
     def _raise_for_failure(self, request: TransactionRequest, failure: RpcFailure) -> None:
