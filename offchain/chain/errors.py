@@ -250,4 +250,582 @@ def raise_for_check(allowed: bool, reason: bytes, context: str | None = None,
 # LookupError: an id or record does not exist; ValueError: an argument is
 # wrong; RuntimeError: the record is in a state that forbids the operation).
 
-_ = PolicyViolation  # used by the classes below
+
+
+
+# -- Consortium ----------------------------------------------------------------
+
+
+@_register
+class ConsortiumNotAdmin(ContractError, PermissionError):
+    """The caller lacks the admin role."""
+
+    template = "{caller} is not the consortium admin"
+
+
+@_register
+class ConsortiumNotAdminOrRegulator(ContractError, PermissionError):
+    """The caller holds neither the admin nor the regulator role."""
+
+    template = "{caller} is neither the consortium admin nor a regulator"
+
+
+@_register
+class ConsortiumZeroAddress(ContractError, ValueError):
+    """A member address is the zero address."""
+
+    template = "a member cannot have the zero address"
+
+
+@_register
+class ConsortiumAlreadyMember(ContractError, ValueError):
+    """The account already has a member record."""
+
+    template = "{account} already has a member record (status {status})"
+
+
+@_register
+class ConsortiumNotMember(ContractError, LookupError):
+    """The account was never admitted, or was removed."""
+
+    template = "{account} is not a member (status {status})"
+
+
+@_register
+class ConsortiumEmptyName(ContractError, ValueError):
+    """The member name is empty."""
+
+    template = "the name of member {account} is empty"
+
+
+@_register
+class ConsortiumEmptyEndpoint(ContractError, ValueError):
+    """The node endpoint is empty."""
+
+    template = "the node endpoint of member {account} is empty; give host:port"
+
+
+@_register
+class ConsortiumZeroFingerprint(ContractError, ValueError):
+    """The node TLS key fingerprint is zero."""
+
+    template = (
+        "the TLS fingerprint of member {account} is zero; give the SHA-256 of the node's DER "
+        "SubjectPublicKeyInfo"
+    )
+
+
+@_register
+class ConsortiumFingerprintInUse(ContractError, ValueError):
+    """Another member already registered this TLS key fingerprint."""
+
+    template = "TLS fingerprint {tlsFingerprint:hash} is already registered by member {holder}"
+
+
+@_register
+class ConsortiumMemberNotActive(ContractError, RuntimeError):
+    """Only an active member can be suspended."""
+
+    template = "{account} is not an active member (status {status})"
+
+
+@_register
+class ConsortiumMemberNotSuspended(ContractError, RuntimeError):
+    """Only a suspended member can be reinstated."""
+
+    template = "{account} is not suspended (status {status})"
+
+
+@_register
+class ConsortiumMemberRoleManagedByAdmission(ContractError, PermissionError):
+    """MEMBER_ROLE follows the member status and cannot be granted or revoked directly."""
+
+    template = (
+        "the member role follows admission: use admit, suspend, reinstate or remove instead of "
+        "granting or revoking it"
+    )
+
+
+# -- DataCatalog -----------------------------------------------------------------
+
+
+@_register
+class DataCatalogNotActiveMember(ContractError, PermissionError):
+    """The caller is not an active member."""
+
+    template = "{caller} is not an active member"
+
+
+@_register
+class DataCatalogNotRegulator(ContractError, PermissionError):
+    """The caller is not a regulator."""
+
+    template = "{caller} is not a regulator"
+
+
+@_register
+class DataCatalogUnknownDataset(ContractError, LookupError):
+    """No dataset has this id."""
+
+    template = "no dataset has id {datasetId}"
+
+
+@_register
+class DataCatalogNotOwner(ContractError, PermissionError):
+    """The caller does not own the dataset."""
+
+    template = "{caller} does not own dataset {datasetId} (owner {owner})"
+
+
+@_register
+class DataCatalogEmptyName(ContractError, ValueError):
+    """The dataset name is empty."""
+
+    template = "the dataset name is empty"
+
+
+@_register
+class DataCatalogNameTaken(ContractError, ValueError):
+    """The owner already registered a dataset with this name."""
+
+    template = "{owner} already has a dataset named {name} (id {existingId})"
+
+
+@_register
+class DataCatalogEmptySchema(ContractError, ValueError):
+    """The schema has no columns."""
+
+    template = "the schema has no columns"
+
+
+@_register
+class DataCatalogSchemaLengthMismatch(ContractError, ValueError):
+    """Column names and column types differ in number."""
+
+    template = "{nameCount} column names but {typeCount} column types"
+
+
+@_register
+class DataCatalogTooManyColumns(ContractError, ValueError):
+    """The schema has more columns than allowed."""
+
+    template = "the schema has {columnCount} columns; at most {maxColumns} are allowed"
+
+
+@_register
+class DataCatalogEmptyColumnName(ContractError, ValueError):
+    """A column name is empty."""
+
+    template = "column {columnIndex} has an empty name"
+
+
+@_register
+class DataCatalogDuplicateColumnName(ContractError, ValueError):
+    """Two columns have the same name."""
+
+    template = "column {columnIndex} repeats the name {name}"
+
+
+@_register
+class DataCatalogUnknownColumnType(ContractError, ValueError):
+    """A column type is not one of the supported types."""
+
+    template = (
+        "column {columnIndex} has unknown type {columnType}; use int64, float64, string, date "
+        "or bool"
+    )
+
+
+@_register
+class DataCatalogSchemaHashMismatch(ContractError, ValueError):
+    """The schema hash given differs from the one computed on chain."""
+
+    template = "schema hash {given:hash} differs from the computed {computed:hash}"
+
+
+@_register
+class DataCatalogZeroFingerprint(ContractError, ValueError):
+    """The dataset fingerprint is zero."""
+
+    template = "the dataset fingerprint (Merkle root of its rows) is zero"
+
+
+@_register
+class DataCatalogZeroRowCount(ContractError, ValueError):
+    """The dataset has no rows."""
+
+    template = "the dataset has zero rows"
+
+
+@_register
+class DataCatalogAlreadyActive(ContractError, RuntimeError):
+    """The dataset is already active."""
+
+    template = "dataset {datasetId} is already active"
+
+
+@_register
+class DataCatalogAlreadyInactive(ContractError, RuntimeError):
+    """The dataset is already inactive."""
+
+    template = "dataset {datasetId} is already inactive"
+
+
+@_register
+class DataCatalogAlreadyFrozen(ContractError, RuntimeError):
+    """The dataset is already frozen."""
+
+    template = "dataset {datasetId} is already frozen"
+
+
+@_register
+class DataCatalogNotFrozen(ContractError, RuntimeError):
+    """The dataset is not frozen."""
+
+    template = "dataset {datasetId} is not frozen"
+
+
+@_register
+class DataCatalogUnknownColumn(ContractError, LookupError):
+    """The dataset has no column with this name."""
+
+    template = "dataset {datasetId} has no column named {name}"
+
+
+# -- AccessPolicy: administration ----------------------------------------------------
+
+
+@_register
+class AccessPolicyNotActiveMember(ContractError, PermissionError):
+    """The caller is not an active member."""
+
+    template = "{caller} is not an active member"
+
+
+@_register
+class AccessPolicyNotDatasetOwner(ContractError, PermissionError):
+    """The caller does not own the dataset."""
+
+    template = "{caller} does not own dataset {datasetId} (owner {owner})"
+
+
+@_register
+class AccessPolicyNotJobsContract(ContractError, PermissionError):
+    """Only the Jobs contract may consume grants."""
+
+    template = "{caller} is not the Jobs contract"
+
+
+@_register
+class AccessPolicyColumnLevelsLengthMismatch(ContractError, ValueError):
+    """Columns and levels differ in number."""
+
+    template = "dataset {datasetId}: {columnCount} columns but {levelCount} levels given"
+
+
+@_register
+class AccessPolicyInvalidLevel(ContractError, ValueError):
+    """A constraint level is out of range."""
+
+    template = "constraint level {level} does not exist (0 PLAINTEXT ... 5 ENCRYPTED_ONLY)"
+
+
+@_register
+class AccessPolicyInvalidKindMask(ContractError, ValueError):
+    """The allowed job kinds mask is zero or has unknown bits."""
+
+    template = "allowed job kinds mask {allowedKinds} ({allowedKinds:kinds}) is empty or has unknown bits"
+
+
+@_register
+class AccessPolicyExpiryNotInFuture(ContractError, ValueError):
+    """An expiry is not after the current block time."""
+
+    template = "expiry {expiry:time} is not in the future (block time {currentTime:time})"
+
+
+@_register
+class AccessPolicyGranteeIsOwner(ContractError, ValueError):
+    """The owner cannot grant itself: it always has full access to its dataset."""
+
+    template = "{owner} owns dataset {datasetId} and needs no grant on it"
+
+
+@_register
+class AccessPolicyGrantNotActive(ContractError, LookupError):
+    """There is no active grant to revoke."""
+
+    template = "no active grant on dataset {datasetId} for {grantee}"
+
+
+@_register
+class AccessPolicyZeroProgramHash(ContractError, ValueError):
+    """The program hash is zero."""
+
+    template = "the program hash is zero"
+
+
+@_register
+class AccessPolicyProgramAlreadyApproved(ContractError, RuntimeError):
+    """The program is already approved for the dataset."""
+
+    template = "program {programHash:hash} is already approved on dataset {datasetId}"
+
+
+@_register
+class AccessPolicyZeroSubjectOrPurpose(ContractError, ValueError):
+    """A consent subject or purpose is zero."""
+
+    template = "consent subject {subject:hash} and purpose {purpose:hash} must both be non-zero"
+
+
+@_register
+class AccessPolicyConsentNotRecorded(ContractError, LookupError):
+    """No consent record exists for this subject and purpose."""
+
+    template = "no consent recorded on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash}"
+
+
+@_register
+class AccessPolicyConsentAlreadyRevoked(ContractError, RuntimeError):
+    """The consent is already revoked."""
+
+    template = "consent on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash} is already revoked"
+
+
+@_register
+class AccessPolicyNotConsentRevoker(ContractError, PermissionError):
+    """Only the dataset owner or the subject may revoke a consent."""
+
+    template = (
+        "{caller} may not revoke the consent on dataset {datasetId} for subject {subject:hash}, "
+        "purpose {purpose:hash}: only the dataset owner or the subject can"
+    )
+
+
+@_register
+class AccessPolicyNoSubjectAccount(ContractError, LookupError):
+    """The consent records no subject account that could sign a revocation."""
+
+    template = (
+        "consent on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash} records "
+        "no subject account, so it cannot be revoked by signature"
+    )
+
+
+@_register
+class AccessPolicySignatureExpired(ContractError, ValueError):
+    """The revocation signature's deadline has passed."""
+
+    template = "signature deadline {deadline:time} has passed (block time {currentTime:time})"
+
+
+@_register
+class AccessPolicyInvalidSignature(ContractError, PermissionError):
+    """The revocation was not signed by the subject account."""
+
+    template = "the signature is from {signer}, not from the subject account {subjectAccount}"
+
+
+# -- AccessPolicy: request checks (policy refusals) ------------------------------------
+
+
+@_register
+class AccessPolicyRequesterNotActive(ContractError, PolicyViolation):
+    """The requester is not an active member."""
+
+    template = "requester {requester} is not an active member"
+
+
+@_register
+class AccessPolicyRecipientNotActive(ContractError, PolicyViolation):
+    """The result recipient is not an active member."""
+
+    template = "result recipient {recipient} is not an active member"
+
+
+@_register
+class AccessPolicyInvalidKind(ContractError, ValueError):
+    """The job kind does not exist."""
+
+    template = "job kind {kind} does not exist (0 STATISTICS ... 5 PUBLISH)"
+
+
+@_register
+class AccessPolicyUnknownDataset(ContractError, LookupError):
+    """No dataset has this id."""
+
+    template = "no dataset has id {datasetId}"
+
+
+@_register
+class AccessPolicyDatasetInactive(ContractError, PolicyViolation):
+    """The dataset is deactivated by its owner."""
+
+    template = "dataset {datasetId} is deactivated by its owner"
+
+
+@_register
+class AccessPolicyDatasetFrozen(ContractError, PolicyViolation):
+    """The dataset is frozen by a regulator."""
+
+    template = "dataset {datasetId} is frozen by a regulator"
+
+
+@_register
+class AccessPolicyDatasetOwnerNotActive(ContractError, PolicyViolation):
+    """The dataset's owner is not an active member."""
+
+    template = "the owner {owner} of dataset {datasetId} is not an active member"
+
+
+@_register
+class AccessPolicyColumnOutOfRange(ContractError, ValueError):
+    """A column index is beyond the dataset's columns."""
+
+    template = "dataset {datasetId} has {columnCount} columns; column index {column} is out of range"
+
+
+@_register
+class AccessPolicyNoGrant(ContractError, PolicyViolation):
+    """The requester holds no grant on the dataset."""
+
+    template = "{requester} holds no grant on dataset {datasetId}"
+
+
+@_register
+class AccessPolicyGrantExpired(ContractError, PolicyViolation):
+    """The grant has expired."""
+
+    template = "grant on dataset {datasetId} for {grantee} expired at {expiry:time} (block time {currentTime:time})"
+
+
+@_register
+class AccessPolicyGrantExhausted(ContractError, PolicyViolation):
+    """The grant has no uses left."""
+
+    template = "grant on dataset {datasetId} for {grantee} is used up ({maxUses} uses allowed)"
+
+
+@_register
+class AccessPolicyKindNotAllowed(ContractError, PolicyViolation):
+    """The grant does not allow this job kind."""
+
+    template = (
+        "grant on dataset {datasetId} for {grantee} does not allow {kind:kind} jobs "
+        "(allowed: {allowedKinds:kinds})"
+    )
+
+
+@_register
+class AccessPolicyLevelNotPermitted(ContractError, PolicyViolation):
+    """A column's granted constraint level does not permit the declared use."""
+
+    template = (
+        "column {column} of dataset {datasetId} is {granted:level} for {party}; the job needs "
+        "{required:level}"
+    )
+
+
+@_register
+class AccessPolicyProgramNotApproved(ContractError, PolicyViolation):
+    """The program is not approved by the dataset owner."""
+
+    template = "program {programHash:hash} is not approved by the owner of dataset {datasetId}"
+
+
+@_register
+class AccessPolicyConsentMissing(ContractError, PolicyViolation):
+    """No consent exists for the subject and purpose."""
+
+    template = "no consent on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash}"
+
+
+@_register
+class AccessPolicyConsentExpired(ContractError, PolicyViolation):
+    """The consent has expired."""
+
+    template = (
+        "consent on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash} "
+        "expired at {expiry:time}"
+    )
+
+
+@_register
+class AccessPolicyConsentRevoked(ContractError, PolicyViolation):
+    """The consent was revoked."""
+
+    template = "consent on dataset {datasetId} for subject {subject:hash}, purpose {purpose:hash} was revoked"
+
+
+# -- Billing -------------------------------------------------------------------------
+
+
+@_register
+class BillingNotAdmin(ContractError, PermissionError):
+    """The caller is not the admin."""
+
+    template = "{caller} is not the consortium admin"
+
+
+@_register
+class BillingNotJobsContract(ContractError, PermissionError):
+    """Only the Jobs contract moves escrow."""
+
+    template = "{caller} is not the Jobs contract"
+
+
+@_register
+class BillingNotActiveMember(ContractError, PermissionError):
+    """Credits go to active members only."""
+
+    template = "{account} is not an active member"
+
+
+@_register
+class BillingZeroAmount(ContractError, ValueError):
+    """The amount is zero."""
+
+    template = "the amount is zero"
+
+
+@_register
+class BillingInsufficientCredits(ContractError, ValueError):
+    """The account has fewer credits than needed."""
+
+    template = "{account} has {balance:credits}, needs {required:credits}"
+
+
+@_register
+class BillingEscrowExists(ContractError, RuntimeError):
+    """The job already has an escrow."""
+
+    template = "job {jobId} already has an escrow"
+
+
+@_register
+class BillingNoEscrow(ContractError, LookupError):
+    """The job has no escrow."""
+
+    template = "job {jobId} has no escrow"
+
+
+@_register
+class BillingEscrowTooLarge(ContractError, ValueError):
+    """The escrow amount exceeds the maximum."""
+
+    template = "escrow of {amount:credits} exceeds the maximum of {maxAmount:credits}"
+
+
+@_register
+class BillingLengthMismatch(ContractError, ValueError):
+    """Payees and amounts differ in number."""
+
+    template = "{payeeCount} payees but {amountCount} amounts"
+
+
+@_register
+class BillingPayoutExceedsEscrow(ContractError, ValueError):
+    """Payouts exceed the escrow."""
+
+    template = "job {jobId}: payouts of {total:credits} exceed the escrow of {escrowed:credits}"
