@@ -29,7 +29,7 @@ from offchain.chain.contract import ContractHandle
 from offchain.chain.deployment import Deployment, deployment_path
 from offchain.chain.errors import decode_revert, raise_for_check
 from offchain.chain.events import EventDecoder, EventRecord, decode_receipt_events
-from offchain.chain.models import ConstraintLevel, JobKind, MemberStatus
+from offchain.chain.models import ConstraintLevel, JobKind, JobStatus, MemberStatus
 from offchain.chain.rpc import Rpc, RpcFailure
 from offchain.chain.signer import Receipt, Signer, TransactionRequest
 from offchain.errors import ConfigError, InputError
@@ -143,6 +143,90 @@ class JobInput:
     def as_abi(self) -> dict[str, Any]:
         return {"datasetId": self.dataset_id, "columns": list(self.columns),
                 "levels": [int(level) for level in self.levels]}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a requester asks for (the argument of ``Jobs.request``).
+
+    ``compute_nodes``: exactly 3 distinct active members, or for PUBLISH the
+    owner of the single input. ``deadline`` is a Unix time; ``fee_cap`` in
+    credits must cover the maximum fee (owners' prices plus nodes' prices).
+    """
+
+    kind: JobKind
+    program_hash: bytes
+    program: str
+    inputs: tuple[JobInput, ...]
+    compute_nodes: tuple[str, ...]
+    result_recipient: str
+    deadline: int
+    fee_cap: int
+    subject: bytes = ZERO_HASH
+    purpose: bytes = ZERO_HASH
+    params_hash: bytes = ZERO_HASH
+
+    def as_abi(self) -> dict[str, Any]:
+        return {
+            "kind": int(self.kind), "programHash": self.program_hash, "program": self.program,
+            "inputs": [item.as_abi() for item in self.inputs],
+            "computeNodes": list(self.compute_nodes), "resultRecipient": self.result_recipient,
+            "deadline": self.deadline, "feeCap": self.fee_cap, "subject": self.subject,
+            "purpose": self.purpose, "paramsHash": self.params_hash,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job's record: who asked, what, and how far it got."""
+
+    job_id: int
+    requester: str
+    kind: JobKind
+    status: JobStatus
+    input_count: int
+    node_count: int
+    created_at: int
+    deadline: int
+    committed_at: int
+    program_hash: bytes
+    pending_acceptances: int
+    pending_inputs: int
+    pending_results: int
+
+
+@dataclass(frozen=True)
+class JobInputRecord:
+    """One input of a job as recorded: terms fixed at request time, commitment."""
+
+    dataset_id: int
+    owner: str
+    price_per_job: int
+    price_per_row: int
+    rows_used: int
+    committed: bool
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class JobNode:
+    """One compute node of a job."""
+
+    account: str
+    compute_price: int
+    accepted: bool
+    result_committed: bool
+    result_commitment: bytes
+
+
+@dataclass(frozen=True)
+class JobDispute:
+    """An open or resolved dispute on a job."""
+
+    opened_by: str
+    suspect: str
+    evidence_hash: bytes
+    opened_at: int
 
 
 # ----------------------------------------------------------------------------
@@ -386,6 +470,82 @@ class BillingContract(_Wrapper):
         return self._call("totalIssued")
 
 
+class JobsContract(_Wrapper):
+    """Jobs: request, accept, commit, finalize, dispute, expire."""
+
+    contract_name = "Jobs"
+
+    def request(self, job_request: JobRequest) -> PreparedTransaction:
+        return self._prepare("request", job_request.as_abi())
+
+    def check_request(self, requester: str, job_request: JobRequest) -> int:
+        """Raise the error ``request`` would raise; return the job's maximum fee if allowed."""
+        answer = self._call("checkRequest", requester, job_request.as_abi())
+        raise_for_check(answer["allowed"], answer["reason"], "Jobs.checkRequest",
+                        self.client.label_address)
+        return answer["maxFee"]
+
+    def accept(self, job_id: int) -> PreparedTransaction:
+        return self._prepare("accept", job_id)
+
+    def decline(self, job_id: int, reason: str) -> PreparedTransaction:
+        return self._prepare("decline", job_id, reason)
+
+    def commit_input(self, job_id: int, input_index: int, input_fingerprint: bytes,
+                     rows_used: int) -> PreparedTransaction:
+        return self._prepare("commitInput", job_id, input_index, input_fingerprint, rows_used)
+
+    def commit_result(self, job_id: int, result_commitment: bytes, transcript_hash: bytes
+                      ) -> PreparedTransaction:
+        return self._prepare("commitResult", job_id, result_commitment, transcript_hash)
+
+    def finalize(self, job_id: int) -> PreparedTransaction:
+        return self._prepare("finalize", job_id)
+
+    def dispute(self, job_id: int, suspect: str, evidence_hash: bytes) -> PreparedTransaction:
+        return self._prepare("dispute", job_id, suspect, evidence_hash)
+
+    def resolve_dispute(self, job_id: int, refund_requester: bool) -> PreparedTransaction:
+        return self._prepare("resolveDispute", job_id, refund_requester)
+
+    def expire(self, job_id: int) -> PreparedTransaction:
+        return self._prepare("expire", job_id)
+
+    def set_timings(self, max_deadline_horizon: int, confirmation_window: int) -> PreparedTransaction:
+        return self._prepare("setTimings", max_deadline_horizon, confirmation_window)
+
+    def job(self, job_id: int) -> Job:
+        return _record(Job, self._call("job", job_id), job_id=job_id)
+
+    def jobs(self, first: int = 1, last: int | None = None) -> list[Job]:
+        """Jobs ``first..last`` (default: all) in one round trip."""
+        last = self.job_count() if last is None else last
+        ids = list(range(first, last + 1))
+        records = self.client.call_many([(self.handle, "job", (job_id,)) for job_id in ids])
+        return [_record(Job, record, job_id=job_id) for job_id, record in zip(ids, records, strict=True)]
+
+    def status(self, job_id: int) -> JobStatus:
+        return JobStatus(self._call("status", job_id))
+
+    def inputs(self, job_id: int) -> list[JobInputRecord]:
+        return [_record(JobInputRecord, item) for item in self._call("inputs", job_id)]
+
+    def nodes(self, job_id: int) -> list[JobNode]:
+        return [_record(JobNode, item) for item in self._call("nodes", job_id)]
+
+    def dispute_of(self, job_id: int) -> JobDispute:
+        return _record(JobDispute, self._call("disputeOf", job_id))
+
+    def job_count(self) -> int:
+        return self._call("jobCount")
+
+    def timings(self) -> tuple[int, int]:
+        """Return (maximum deadline horizon, confirmation window), in seconds."""
+        horizon, window = self.client.call_many([(self.handle, "maxDeadlineHorizon", ()),
+                                                 (self.handle, "confirmationWindow", ())])
+        return horizon, window
+
+
 # ----------------------------------------------------------------------------
 # the client
 
@@ -412,7 +572,7 @@ class ChainClient:
         self.catalog = DataCatalogContract(self, handles["DataCatalog"])
         self.access_policy = AccessPolicyContract(self, handles["AccessPolicy"])
         self.billing = BillingContract(self, handles["Billing"])
-        self.jobs = _make_jobs_wrapper(self, handles["Jobs"])
+        self.jobs = JobsContract(self, handles["Jobs"])
         self.event_decoder = EventDecoder(deployment.contracts, self.artifacts)
 
     @classmethod
@@ -487,8 +647,3 @@ class ChainClient:
             self._labels = labels
         return self._labels.get(to_checksum_address(address))
 
-
-def _make_jobs_wrapper(client: ChainClient, handle: ContractHandle) -> Any:
-    from offchain.chain.jobs import JobsContract
-
-    return JobsContract(client, handle)

@@ -15,7 +15,8 @@ Format (JSON, versioned)::
       "deploy_block": 1,
       "contracts": {"Consortium": "0x…", "DataCatalog": "0x…", …},
       "code_hashes": {"Consortium": "0x…", …},   # keccak of the runtime code
-      "created_at": "2026-11-29T10:00:00Z"
+      "created_at": "2026-11-29T10:00:00Z",
+      "steps": ["contracts", "members", "credits"]   # deployment steps completed
     }
 """
 
@@ -60,6 +61,7 @@ class Deployment:
     contracts: dict[str, str]
     code_hashes: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
+    steps: list[str] = field(default_factory=list)
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -115,6 +117,7 @@ class Deployment:
                 contracts={k: to_checksum_address(v) for k, v in record["contracts"].items()},
                 code_hashes=dict(record.get("code_hashes", {})),
                 created_at=str(record.get("created_at", "")),
+                steps=list(record.get("steps", [])),
                 version=version,
             )
         except KeyError as exc:

@@ -829,3 +829,259 @@ class BillingPayoutExceedsEscrow(ContractError, ValueError):
     """Payouts exceed the escrow."""
 
     template = "job {jobId}: payouts of {total:credits} exceed the escrow of {escrowed:credits}"
+
+
+# -- Jobs: configuration and roles -------------------------------------------------------
+
+
+@_register
+class JobsNotAdmin(ContractError, PermissionError):
+    """The caller is not the admin."""
+
+    template = "{caller} is not the consortium admin"
+
+
+@_register
+class JobsNotAdminOrRegulator(ContractError, PermissionError):
+    """The caller is neither the admin nor a regulator."""
+
+    template = "{caller} is neither the consortium admin nor a regulator"
+
+
+@_register
+class JobsNotActiveMember(ContractError, PermissionError):
+    """The caller is not an active member."""
+
+    template = "{caller} is not an active member"
+
+
+@_register
+class JobsInvalidTimings(ContractError, ValueError):
+    """The job timings are out of range."""
+
+    template = (
+        "invalid job timings: maximum deadline horizon {maxDeadlineHorizon} s, confirmation "
+        "window {confirmationWindow} s"
+    )
+
+
+# -- Jobs: request shape ---------------------------------------------------------------
+
+
+@_register
+class JobsInvalidKind(ContractError, ValueError):
+    """The job kind does not exist."""
+
+    template = "job kind {kind} does not exist (0 STATISTICS ... 5 PUBLISH)"
+
+
+@_register
+class JobsZeroProgramHash(ContractError, ValueError):
+    """The program hash is zero."""
+
+    template = "the program hash is zero"
+
+
+@_register
+class JobsNoInputs(ContractError, ValueError):
+    """The job has no inputs."""
+
+    template = "the job has no input datasets"
+
+
+@_register
+class JobsTooManyInputs(ContractError, ValueError):
+    """The job has more inputs than allowed."""
+
+    template = "the job has {inputCount} inputs; at most {maxInputs} are allowed"
+
+
+@_register
+class JobsDuplicateInput(ContractError, ValueError):
+    """A dataset appears twice among the inputs."""
+
+    template = "dataset {datasetId} appears twice among the inputs; list each dataset once"
+
+
+@_register
+class JobsPublishNeedsOneInput(ContractError, ValueError):
+    """A PUBLISH job has exactly one input."""
+
+    template = "a PUBLISH job takes exactly one input dataset, got {inputCount}"
+
+
+@_register
+class JobsWrongNodeCount(ContractError, ValueError):
+    """The number of compute nodes is wrong for the kind."""
+
+    template = "a {kind:kind} job needs {expected} compute nodes, got {nodeCount}"
+
+
+@_register
+class JobsDuplicateNode(ContractError, ValueError):
+    """A compute node appears twice."""
+
+    template = "compute node {node} appears twice; choose distinct members"
+
+
+@_register
+class JobsZeroRecipient(ContractError, ValueError):
+    """The result recipient is the zero address."""
+
+    template = "the result recipient is the zero address"
+
+
+@_register
+class JobsDeadlineNotInFuture(ContractError, ValueError):
+    """The deadline is not after the current block time."""
+
+    template = "deadline {deadline:time} is not in the future (block time {currentTime:time})"
+
+
+@_register
+class JobsDeadlineBeyondHorizon(ContractError, ValueError):
+    """The deadline is further out than the maximum horizon."""
+
+    template = "deadline {deadline:time} is beyond the latest allowed, {latest:time}"
+
+
+# -- Jobs: request terms -----------------------------------------------------------------
+
+
+@_register
+class JobsNodeNotActive(ContractError, PolicyViolation):
+    """A compute node is not an active member."""
+
+    template = "compute node {node} is not an active member"
+
+
+@_register
+class JobsPublishNodeNotOwner(ContractError, PolicyViolation):
+    """A PUBLISH job runs at the owner of its input only."""
+
+    template = "a PUBLISH job runs at the dataset owner {owner}, not at {node}"
+
+
+@_register
+class JobsFeeCapBelowMaxFee(ContractError, ValueError):
+    """The fee cap does not cover the maximum fee."""
+
+    template = "fee cap {feeCap:credits} is below the job's maximum fee of {maxFee:credits}"
+
+
+# -- Jobs: lifecycle ---------------------------------------------------------------------
+
+
+@_register
+class JobsUnknownJob(ContractError, LookupError):
+    """No job has this id."""
+
+    template = "no job has id {jobId}"
+
+
+@_register
+class JobsWrongStatus(ContractError, RuntimeError):
+    """The job's status does not allow the operation."""
+
+    template = "job {jobId} is {status}, which does not allow this"
+
+
+@_register
+class JobsDeadlinePassed(ContractError, RuntimeError):
+    """The job's deadline has passed."""
+
+    template = "job {jobId}'s deadline {deadline:time} has passed (block time {currentTime:time})"
+
+
+@_register
+class JobsDeadlineNotReached(ContractError, RuntimeError):
+    """The job cannot expire before its deadline."""
+
+    template = "job {jobId} cannot expire before its deadline {deadline:time} (block time {currentTime:time})"
+
+
+@_register
+class JobsNotParticipant(ContractError, PermissionError):
+    """The caller is neither a compute node nor an input owner of the job."""
+
+    template = "{caller} is neither a compute node nor an input owner of job {jobId}"
+
+
+@_register
+class JobsAlreadyAccepted(ContractError, RuntimeError):
+    """The participant already accepted."""
+
+    template = "{caller} already accepted job {jobId}"
+
+
+@_register
+class JobsNotComputeNode(ContractError, PermissionError):
+    """The caller is not a compute node of the job."""
+
+    template = "{caller} is not a compute node of job {jobId}"
+
+
+@_register
+class JobsInputIndexOutOfRange(ContractError, ValueError):
+    """The input index is beyond the job's inputs."""
+
+    template = "job {jobId} has {inputCount} inputs; input index {inputIndex} is out of range"
+
+
+@_register
+class JobsNotInputOwner(ContractError, PermissionError):
+    """Only the owner of an input commits it."""
+
+    template = "{caller} does not own input {inputIndex} of job {jobId} (owner {owner})"
+
+
+@_register
+class JobsInputAlreadyCommitted(ContractError, RuntimeError):
+    """The input was already committed."""
+
+    template = "input {inputIndex} of job {jobId} is already committed"
+
+
+@_register
+class JobsRowsUsedExceedLimit(ContractError, ValueError):
+    """More rows used than the dataset holds."""
+
+    template = "input {inputIndex} of job {jobId}: {rowsUsed} rows used, the dataset has {rowLimit}"
+
+
+@_register
+class JobsZeroCommitment(ContractError, ValueError):
+    """A commitment is zero."""
+
+    template = "the commitment is zero"
+
+
+@_register
+class JobsInputsPending(ContractError, RuntimeError):
+    """Results cannot be committed before every input."""
+
+    template = "job {jobId} still waits for {pendingInputs} input commitments"
+
+
+@_register
+class JobsResultAlreadyCommitted(ContractError, RuntimeError):
+    """The node already committed its result."""
+
+    template = "compute node {node} already committed its result for job {jobId}"
+
+
+@_register
+class JobsConfirmationWindowOpen(ContractError, PermissionError):
+    """Only the requester may finalize until the confirmation window ends."""
+
+    template = (
+        "{caller} may finalize job {jobId} only after the requester's confirmation window ends "
+        "at {windowEndsAt:time}"
+    )
+
+
+@_register
+class JobsNotRequesterOrParticipant(ContractError, PermissionError):
+    """The caller has no part in the job."""
+
+    template = "{caller} is neither the requester nor a participant of job {jobId}"

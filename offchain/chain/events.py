@@ -368,3 +368,16 @@ def decode_receipt_events(receipt_logs: Sequence[Mapping[str, Any]], decoder: Ev
     """Decode the logs of one transaction receipt (logs of unknown addresses skipped)."""
     return [decoder.decode(log) for log in receipt_logs
             if to_checksum_address(log["address"]) in decoder.addresses]
+
+
+class MemoryCursorStore:
+    """Positions in memory only: for one-off reads such as ``unseen chain events``."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, CursorPosition] = {}
+
+    def load(self, name: str) -> CursorPosition | None:
+        return self.positions.get(name)
+
+    def save(self, name: str, position: CursorPosition) -> None:
+        self.positions[name] = position

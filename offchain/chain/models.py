@@ -55,14 +55,15 @@ class JobKind(IntEnum):
 class JobStatus(IntEnum):
     """Where a job is in its life cycle."""
 
-    REQUESTED = 0
-    RUNNING = 1
-    COMMITTED = 2
-    FINALIZED = 3
-    DISPUTED = 4
-    RESOLVED = 5
-    EXPIRED = 6
-    DECLINED = 7
+    NONE = 0
+    REQUESTED = 1
+    RUNNING = 2
+    COMMITTED = 3
+    FINALIZED = 4
+    DISPUTED = 5
+    RESOLVED = 6
+    EXPIRED = 7
+    DECLINED = 8
 
 
 class MemberStatus(IntEnum):
@@ -81,6 +82,5 @@ SOLIDITY_ENUMS: dict[str, type[IntEnum]] = {
     "JobKind": JobKind,
     "Kind": JobKind,
     "JobStatus": JobStatus,
-    "Status": JobStatus,
     "MemberStatus": MemberStatus,
 }

@@ -468,6 +468,43 @@ class Signer:
             return to_bytes(trace["output"])
         return None
 
+    def transact_sequence(self, requests: Sequence[TransactionRequest], *,
+                          timeout: float = 120.0) -> list[Receipt]:
+        """Send ``requests`` in order when later ones may depend on earlier ones.
+
+        Each round simulates every remaining request against the current
+        state and sends the longest prefix that simulates cleanly, in one
+        batch, then waits for it. Independent requests thus go out together;
+        a request that needs an earlier one mined waits one round. A request
+        that fails simulation with nothing before it in the round raises its
+        decoded error. Nonces stay in request order, so contract addresses
+        predicted from nonces hold.
+        """
+        receipts: list[Receipt] = []
+        remaining = list(requests)
+        while remaining:
+            estimable = [r for r in remaining if r.gas is None]
+            outcomes = self.rpc.batch(
+                [("eth_estimateGas", [self._call_object(r)]) for r in estimable]
+            )
+            estimates = dict(zip(map(id, estimable), outcomes, strict=True))
+            prefix: list[TransactionRequest] = []
+            for request in remaining:
+                outcome = estimates.get(id(request))
+                if isinstance(outcome, RpcFailure):
+                    if not prefix:
+                        self._raise_for_failure(request, outcome)
+                    break
+                if outcome is None:
+                    prefix.append(request)
+                else:
+                    gas = int(to_int(outcome) * self.gas_margin)
+                    prefix.append(TransactionRequest(request.to, request.data, request.value,
+                                                     gas, request.description))
+            receipts += self.transact(prefix, timeout=timeout)
+            remaining = remaining[len(prefix):]
+        return receipts
+
     def transact(self, requests: Sequence[TransactionRequest], *, timeout: float = 120.0
                  ) -> list[Receipt]:
         """Send ``requests``, wait for all of them, raise if any reverted."""
