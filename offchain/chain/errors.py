@@ -1085,3 +1085,62 @@ class JobsNotRequesterOrParticipant(ContractError, PermissionError):
     """The caller has no part in the job."""
 
     template = "{caller} is neither the requester nor a participant of job {jobId}"
+
+
+@_register
+class JobsSuspectNotInvolved(ContractError, ValueError):
+    """The suspect named in a dispute has no part in the job."""
+
+    template = "{suspect} is neither the requester nor a participant of job {jobId}"
+
+
+# -- OpenZeppelin errors the contracts can raise ------------------------------------------
+
+
+@_register
+class AccessControlUnauthorizedAccount(ContractError, PermissionError):
+    """The account lacks the role the function needs (OpenZeppelin AccessControl)."""
+
+    template = "{account} lacks the role {neededRole:role}"
+
+
+@_register
+class AccessControlBadConfirmation(ContractError, ValueError):
+    """``renounceRole`` was called for another account (OpenZeppelin AccessControl)."""
+
+    template = "an account can only renounce its own roles"
+
+
+@_register
+class ReentrancyGuardReentrantCall(ContractError, RuntimeError):
+    """A guarded function was re-entered (OpenZeppelin ReentrancyGuard)."""
+
+    template = "reentrant call refused"
+
+
+@_register
+class InvalidAccountNonce(ContractError, ValueError):
+    """A signed message used a stale nonce (OpenZeppelin Nonces)."""
+
+    template = "signature nonce of {account} is stale; the current nonce is {currentNonce}"
+
+
+@_register
+class InvalidShortString(ContractError, ValueError):
+    """A short string is malformed (OpenZeppelin ShortStrings)."""
+
+    template = "malformed short string"
+
+
+@_register
+class StringTooLong(ContractError, ValueError):
+    """A string is too long for a short string (OpenZeppelin ShortStrings)."""
+
+    template = "string {str} is longer than 31 bytes"
+
+
+@_register
+class SafeCastOverflowedUintDowncast(ContractError, OverflowError):
+    """A value does not fit the integer width it is stored in (OpenZeppelin SafeCast)."""
+
+    template = "value {value} does not fit in {bits} bits"

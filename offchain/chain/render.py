@@ -16,6 +16,7 @@ format      rendering
 ``level``   one constraint level by number
 ``credits`` a credit amount with thousands separators
 ``hash``    a bytes32 as ``0x`` + 64 hex digits
+``role``    an AccessControl role id by name (``REGULATOR_ROLE``)
 ==========  ==============================================================
 """
 
@@ -27,9 +28,17 @@ from datetime import UTC, datetime
 from enum import Enum, IntEnum
 from typing import Any
 
+from eth_utils import keccak
+
 from offchain.chain.models import ConstraintLevel, JobKind
 
 AddressLabeler = Callable[[str], str | None]
+
+#: AccessControl role ids of the Unseen contracts (keccak256 of the name; admin is zero).
+ROLE_NAMES: dict[bytes, str] = {
+    bytes(32): "DEFAULT_ADMIN_ROLE",
+    **{keccak(text=name): name for name in ("REGULATOR_ROLE", "MEMBER_ROLE", "JOBS_ROLE")},
+}
 
 
 def render_time(value: int) -> str:
@@ -68,6 +77,8 @@ def render_value(value: Any, format_name: str = "", labeler: AddressLabeler | No
         return _enum_name(JobKind, int(value))
     if format_name == "level":
         return _enum_name(ConstraintLevel, int(value))
+    if format_name == "role":
+        return ROLE_NAMES.get(bytes(value), "0x" + bytes(value).hex())
     if format_name == "credits":
         return f"{int(value):,} credits"
     if isinstance(value, Enum):

@@ -394,8 +394,30 @@ class Signer:
         return [by_nonce[tx.nonce] for tx in transactions]
 
     def _rebroadcast_vanished(self, waiting: Sequence[SentTransaction]) -> dict[str, SentTransaction]:
-        """Send again the transactions the node has forgotten; return replacements."""
-        known = self.rpc.batch([("eth_getTransactionByHash", [tx.hash]) for tx in waiting])
+        """Send again the transactions the node has forgotten; return replacements.
+
+        Also detects a gap no transaction of ours can fill: the account's
+        next nonce on the node is below every nonce we wait for (the chain
+        was reset or reverted under us, or a transaction we did not keep was
+        dropped).
+        """
+        outcomes = self.rpc.batch(
+            [("eth_getTransactionCount", [self.address, "pending"])]
+            + [("eth_getTransactionByHash", [tx.hash]) for tx in waiting]
+        )
+        node_nonce, known = outcomes[0], outcomes[1:]
+        ours = {tx.nonce for tx in waiting}
+        if not isinstance(node_nonce, RpcFailure):
+            node_next = to_int(node_nonce)
+            lowest = min(ours)
+            if node_next < lowest and not any(n in ours for n in range(node_next, lowest)):
+                self._next_nonce = None  # the next send starts from the node's nonce
+                raise NonceGap(
+                    f"{len(waiting)} transactions from {self.address} (nonces {lowest}.."
+                    f"{max(ours)}, first: {waiting[0].request.label()}) wait behind nonce "
+                    f"{node_next}, which none of them fills: the chain was reset or reverted, or "
+                    "an earlier transaction was dropped; they will not be mined, send them again"
+                )
         vanished = [tx for tx, found in zip(waiting, known, strict=True) if found is None]
         if not vanished:
             return {}

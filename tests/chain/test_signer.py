@@ -98,3 +98,17 @@ def test_unaffordable_transaction_is_refused_before_anything_is_sent(rpc: Rpc, k
         signer.send([_transfer(recipient), _transfer(recipient, value=too_much)])
 
     assert _nonce(rpc, signer.address, "pending") == start_nonce
+
+
+def test_wait_reports_a_gap_left_by_a_chain_reset(rpc: Rpc, keys: list[str]) -> None:
+    signer = Signer(rpc, keys[5])
+    recipient = Account.create().address
+    snapshot = rpc.request("evm_snapshot")
+    signer.transact([_transfer(recipient)])
+    rpc.request("evm_revert", snapshot)  # the chain forgets the transaction; the signer does not
+    sent = signer.send([_transfer(recipient, label="after reset")])
+
+    with pytest.raises(NonceGap, match=r"wait behind nonce \d+, which none of them fills"):
+        signer.wait(sent, rebroadcast_after=0.0, timeout=30)
+    # The signer resyncs: the next send goes through.
+    assert signer.transact([_transfer(recipient)])[0].succeeded
