@@ -96,7 +96,26 @@ def _mixes(admin: ChainClient, owner: ChainClient, dataset_id: int, members: lis
     }, w3
 
 
-def _timed(run: Callable[[], int]) -> float:
+def _runs(client: ChainClient, ours: Callable[[int], PreparedTransaction],
+          theirs: Callable[[int], bytes], w3: Web3, count: int) -> dict[str, Callable[[], bool]]:
+    """The three ways of sending ``count`` calls; each returns whether all succeeded."""
+
+    def web3_one_by_one() -> bool:
+        receipts = [w3.eth.wait_for_transaction_receipt(theirs(i)) for i in range(count)]
+        return all(r["status"] == 1 for r in receipts)
+
+    def ours_one_by_one() -> bool:
+        client.signer.resync()
+        return all(ours(i).transact().succeeded for i in range(count))
+
+    def ours_pipelined() -> bool:
+        client.signer.resync()
+        return all(r.succeeded for r in client.transact_all([ours(i) for i in range(count)]))
+
+    return {"web3": web3_one_by_one, "one": ours_one_by_one, "pipelined": ours_pipelined}
+
+
+def _timed(run: Callable[[], bool]) -> float:
     started = time.perf_counter()
     succeeded = run()
     elapsed = time.perf_counter() - started
@@ -125,20 +144,9 @@ def main() -> int:
             results: dict[str, list[float]] = {"web3": [], "one": [], "pipelined": []}
             trips: dict[str, int] = {}
 
-            def run_web3() -> int:
-                receipts = [w3.eth.wait_for_transaction_receipt(theirs(i)) for i in range(count)]
-                return all(r["status"] == 1 for r in receipts)
-
-            def run_one() -> int:
-                client.signer.resync()
-                return all(ours(i).transact().succeeded for i in range(count))
-
-            def run_pipelined() -> int:
-                client.signer.resync()
-                return all(r.succeeded for r in client.transact_all([ours(i) for i in range(count)]))
-
+            runs = _runs(client, ours, theirs, w3, count)
             for _ in range(args.repeats):
-                for name, run in (("web3", run_web3), ("one", run_one), ("pipelined", run_pipelined)):
+                for name, run in runs.items():
                     snapshot = rpc.request("evm_snapshot")
                     before = client.rpc.round_trips
                     results[name].append(_timed(run))
