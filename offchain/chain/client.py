@@ -485,6 +485,20 @@ class JobsContract(_Wrapper):
                         self.client.label_address)
         return answer["maxFee"]
 
+    def quote(self, requester: str, job_request: JobRequest) -> int:
+        """Return the job's maximum fee (what ``fee_cap`` must cover), whatever the fee cap.
+
+        Raises the error the request would raise for any other reason.
+        """
+        from offchain.chain.errors import JobsFeeCapBelowMaxFee
+
+        answer = self._call("checkRequest", requester, job_request.as_abi())
+        if not answer["allowed"]:
+            error = decode_revert(answer["reason"], "Jobs.checkRequest", self.client.label_address)
+            if not isinstance(error, JobsFeeCapBelowMaxFee):
+                raise error
+        return answer["maxFee"]
+
     def accept(self, job_id: int) -> PreparedTransaction:
         return self._prepare("accept", job_id)
 
