@@ -356,7 +356,7 @@ def _chain_jobs(args: argparse.Namespace, console: Console) -> int:
     table = _table(f"{len(jobs)} of {count} jobs", ["id", "kind", "status", "requester",
                                                      "inputs", "nodes", "created", "deadline"])
     for job in jobs:
-        table.add_row(str(job.job_id), job.kind.name if hasattr(job.kind, "name") else str(job.kind),
+        table.add_row(str(job.job_id), job.kind.name,
                       job.status.name, client.label_address(job.requester) or job.requester,
                       str(job.input_count), str(job.node_count), render_time(job.created_at),
                       render_time(job.deadline))

@@ -20,7 +20,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from enum import IntEnum
+from typing import Any, TypeVar, get_type_hints
 
 from eth_utils import to_checksum_address
 
@@ -45,11 +46,24 @@ def _snake(name: str) -> str:
 
 
 def _record(cls: type[T], values: Mapping[str, Any], **extra: Any) -> T:
-    """Build dataclass ``cls`` from ABI-decoded ``values`` (camelCase -> snake_case)."""
+    """Build dataclass ``cls`` from ABI-decoded ``values`` (camelCase -> snake_case).
+
+    Fields annotated with an enum (e.g. ``kind: JobKind``, stored as uint8 on
+    chain) are converted to it.
+    """
     converted = {_snake(key): value for key, value in values.items()}
     converted.update(extra)
-    names = {field.name for field in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{key: value for key, value in converted.items() if key in names})
+    hints = get_type_hints(cls)
+    record = {}
+    for field in fields(cls):  # type: ignore[arg-type]
+        if field.name not in converted:
+            continue
+        value = converted[field.name]
+        hint = hints.get(field.name)
+        if isinstance(hint, type) and issubclass(hint, IntEnum) and not isinstance(value, hint):
+            value = hint(value)
+        record[field.name] = value
+    return cls(**record)
 
 
 # ----------------------------------------------------------------------------
