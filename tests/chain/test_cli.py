@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from offchain.chain.anvil import free_port
+from offchain.chain.client import ChainClient
 from offchain.chain.deployment import Deployment
 from offchain.chain.rpc import Rpc
 
@@ -81,6 +82,19 @@ def test_admin_transaction_and_inspection_commands(deployed: Path) -> None:
     info = unseen("chain", "info", "--deployment", str(deployed), cwd=deployed.parent)
     assert info.returncode == 0, info.stderr
     assert info.stdout.count("verified") == 5
+
+
+def test_dataset_and_job_listings(deployed: Path) -> None:
+    owner = ChainClient.connect(deployed, key="anvil:1")
+    owner.catalog.register("loans", ["id", "amount"], ["string", "int64"], 1234, b"\x09" * 32,
+                           5, 1).transact()
+    datasets = unseen("chain", "datasets", "--deployment", str(deployed), cwd=deployed.parent)
+    assert datasets.returncode == 0, datasets.stderr
+    assert "loans" in datasets.stdout and "Northbank" in datasets.stdout
+    assert "1,234" in datasets.stdout and "active" in datasets.stdout
+    jobs = unseen("chain", "jobs", "--deployment", str(deployed), cwd=deployed.parent)
+    assert jobs.returncode == 0, jobs.stderr
+    assert "0 of 0 jobs" in jobs.stdout
 
 
 def test_environment_overrides_the_deployment_flag(deployed: Path, tmp_path: Path) -> None:
