@@ -112,3 +112,22 @@ def test_wait_reports_a_gap_left_by_a_chain_reset(rpc: Rpc, keys: list[str]) -> 
         signer.wait(sent, rebroadcast_after=0.0, timeout=30)
     # The signer resyncs: the next send goes through.
     assert signer.transact([_transfer(recipient)])[0].succeeded
+
+
+def test_a_refused_send_in_the_middle_of_a_batch_leaves_no_gap(rpc: Rpc, keys: list[str]) -> None:
+    signer = Signer(rpc, keys[6])
+    recipient = Account.create().address
+    start_nonce = _nonce(rpc, signer.address)
+    block_gas_limit = to_int(rpc.request("eth_getBlockByNumber", "latest", False)["gasLimit"])
+    # An explicit gas limit above the block's skips simulation; the node refuses it on send.
+    oversized = TransactionRequest(recipient, b"", 1, gas=block_gas_limit + 1,
+                                   description="oversized transfer")
+
+    with pytest.raises(RpcError, match=r"refused 1 of 4 transactions; first: oversized transfer: "
+                                       r".*; 3 others were sent"):
+        signer.send([_transfer(recipient), oversized, _transfer(recipient), _transfer(recipient)])
+
+    # The refused nonce was filled, so the three accepted transfers are all mined.
+    assert _nonce(rpc, signer.address) == start_nonce + 4
+    assert to_int(rpc.request("eth_getBalance", recipient, "latest")) == 3
+    assert signer.transact([_transfer(recipient)])[0].succeeded
