@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from eth_utils import to_checksum_address
