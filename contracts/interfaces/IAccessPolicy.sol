@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {JobInput} from "../libraries/UnseenTypes.sol";
+import {DatasetTerms} from "./IDataCatalog.sol";
 
 /// @notice A grant: the terms on which a grantee (or every member) may use a dataset in jobs.
 /// @param expiry Timestamp after which the grant no longer allows jobs.
@@ -30,6 +31,17 @@ struct Consent {
     bool recorded;
     address subjectAccount;
     bytes32 evidenceHash;
+}
+
+/// @notice What the policy read while checking a request, returned by `consume` so that Jobs
+///         prices and records the request without reading DataCatalog and Consortium again.
+/// @param requesterIndex The requester's Consortium member index.
+/// @param ownerIndexes The member index of each input's owner.
+/// @param datasets The terms of each input's dataset.
+struct CheckedRequest {
+    uint16 requesterIndex;
+    uint16[] ownerIndexes;
+    DatasetTerms[] datasets;
 }
 
 /// @title IAccessPolicy
@@ -448,6 +460,7 @@ interface IAccessPolicy {
     /// @param inputs The inputs with their columns and required levels.
     /// @param subject The data subject hash (PUBLISH).
     /// @param purpose The purpose (PUBLISH).
+    /// @return checked The member indexes and dataset terms the checks read.
     function consume(
         uint256 jobId,
         address requester,
@@ -457,7 +470,7 @@ interface IAccessPolicy {
         JobInput[] calldata inputs,
         bytes32 subject,
         bytes32 purpose
-    ) external;
+    ) external returns (CheckedRequest memory checked);
 
     // ----------------------------------------------------------------------------------------
     // Views

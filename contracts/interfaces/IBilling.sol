@@ -5,9 +5,9 @@ pragma solidity ^0.8.24;
 /// @notice Prepaid credits (plain balances, not a token), escrow per job, and the payout of a
 ///         job to its data owners and compute nodes.
 /// @dev The admin issues credits against off-chain payment and redeems them against off-chain
-///      payout. Only the Jobs contract moves escrow. Payout rule: a line owed to an account that
-///      is not an `Active` member at settlement (suspended or removed) is withheld and returned
-///      to the payer; the `Metered` event shows both what was owed and what was paid.
+///      payout. Only the Jobs contract moves escrow. Payment follows work: every line Jobs passes
+///      to `settle` is paid (Jobs only passes the commitments a member made while it was active,
+///      since a suspended member can neither accept nor commit); the remainder is refunded.
 ///      Invariant: `totalIssued - totalRedeemed == sum(balances) + sum(open escrows)`.
 interface IBilling {
     // ----------------------------------------------------------------------------------------
@@ -86,12 +86,9 @@ interface IBilling {
     /// @param jobId The job.
     /// @param payer The requester.
     /// @param payees The account of each line (input owners first, then compute nodes).
-    /// @param owed What each line was owed.
-    /// @param paid What each line was paid (`owed`, or 0 if the payee was not an active member).
-    /// @param refund Credits returned to the payer (escrow minus the sum of `paid`).
-    event Metered(
-        uint256 indexed jobId, address indexed payer, address[] payees, uint256[] owed, uint256[] paid, uint256 refund
-    );
+    /// @param amounts What each line was paid (0 for an input or node that did not commit).
+    /// @param refund Credits returned to the payer (escrow minus the sum of `amounts`).
+    event Metered(uint256 indexed jobId, address indexed payer, address[] payees, uint256[] amounts, uint256 refund);
 
     /// @notice A job's whole escrow went back to the payer.
     /// @param jobId The job.
@@ -120,11 +117,12 @@ interface IBilling {
     /// @notice Move `amount` from `payer`'s balance into the escrow of `jobId`. Jobs only.
     /// @param jobId The job, without an escrow yet.
     /// @param payer The requester.
-    /// @param amount Credits, non-zero, at most the payer's balance and below 2**96.
+    /// @param amount Credits, at most the payer's balance and below 2**96 (0 for a free job: the
+    ///        escrow is still opened so that every job ends with `Metered` or `Refunded`).
     function escrow(uint256 jobId, address payer, uint256 amount) external;
 
     /// @notice Pay the escrow of `jobId` out to `payees` and refund the rest to the payer.
-    ///         Jobs only. Lines owed to accounts that are not active members are withheld.
+    ///         Jobs only.
     /// @param jobId The job.
     /// @param payees One account per line.
     /// @param amounts What each line is owed; the sum must not exceed the escrow.

@@ -26,6 +26,16 @@ struct Member {
     uint40 admittedAt;
 }
 
+/// @notice What a job needs to know about a member, read in one storage slot.
+/// @param status Current lifecycle status.
+/// @param index The member's position in admission order (`members()[index]`); fixed for life.
+/// @param computePrice Credits the member charges per job as a compute node.
+struct MemberTerms {
+    MemberStatus status;
+    uint16 index;
+    uint64 computePrice;
+}
+
 /// @title IConsortium
 /// @notice Who belongs to the consortium and with which role. Every other Unseen contract asks this
 ///         contract whether an address is an active member, a regulator, an admin, or the Jobs
@@ -38,6 +48,9 @@ struct Member {
 ///        admission, suspension and removal only, never by `grantRole`/`revokeRole`;
 ///      - `JOBS_ROLE`: the Jobs contract, allowed to consume grants in AccessPolicy and to move
 ///        escrow in Billing.
+///      Each admitted address receives a member index (its position in admission order, a
+///      `uint16`), which never changes; Jobs stores indexes instead of addresses to keep a job's
+///      record small.
 interface IConsortium {
     // ----------------------------------------------------------------------------------------
     // Errors
@@ -97,6 +110,15 @@ interface IConsortium {
     ///         directly. Use `admit`, `suspend`, `reinstate` or `remove`.
     error ConsortiumMemberRoleManagedByAdmission();
 
+    /// @notice The consortium has admitted as many members as a member index can number.
+    /// @param maxMembers The limit (2**16 - 1 admissions, removed members included).
+    error ConsortiumFull(uint256 maxMembers);
+
+    /// @notice No member was admitted with this index.
+    /// @param index The index given.
+    /// @param memberCount The number of members ever admitted.
+    error ConsortiumUnknownMemberIndex(uint256 index, uint256 memberCount);
+
     // ----------------------------------------------------------------------------------------
     // Events
     // ----------------------------------------------------------------------------------------
@@ -136,7 +158,8 @@ interface IConsortium {
         address indexed by
     );
 
-    /// @notice A member was suspended: it can no longer request, accept, commit or be paid.
+    /// @notice A member was suspended: it can no longer request, accept or commit (commitments it
+    ///         made while active are still paid).
     /// @param account The member's address.
     /// @param by The admin or regulator that suspended it.
     /// @param reason Why, in words (or a URI / hash of the decision).
@@ -245,6 +268,23 @@ interface IConsortium {
     /// @return computePrice Its compute price per job (0 when not a member).
     function activeComputePrice(address account) external view returns (bool active, uint64 computePrice);
 
+    /// @notice Status, index and compute price of `account` (all zero if never admitted), in one
+    ///         storage read.
+    /// @dev Index 0 is a real member (the first admitted); check `status` before using it.
+    /// @return status The member's status.
+    /// @return index The member's index.
+    /// @return computePrice The member's compute price per job.
+    function memberTerms(address account)
+        external
+        view
+        returns (MemberStatus status, uint16 index, uint64 computePrice);
+
+    /// @notice `memberTerms` for several accounts in one call.
+    function memberTermsOf(address[] calldata accounts) external view returns (MemberTerms[] memory);
+
+    /// @notice The accounts admitted with the given indexes; reverts `ConsortiumUnknownMemberIndex`.
+    function membersAt(uint16[] calldata indexes) external view returns (address[] memory);
+
     /// @notice Whether `account` holds the admin role.
     function isAdmin(address account) external view returns (bool);
 
@@ -257,7 +297,8 @@ interface IConsortium {
     /// @notice The member holding `tlsFingerprint`, or the zero address.
     function memberByFingerprint(bytes32 tlsFingerprint) external view returns (address);
 
-    /// @notice Every address ever admitted, in admission order (removed members included).
+    /// @notice Every address ever admitted, in admission order (removed members included); the
+    ///         position of an address in this list is its member index.
     function members() external view returns (address[] memory);
 
     /// @notice The number of addresses ever admitted.

@@ -281,8 +281,25 @@ interface IDataCatalog {
     /// @notice The full record of a dataset; reverts `DataCatalogUnknownDataset` if unknown.
     function dataset(uint256 datasetId) external view returns (Dataset memory);
 
-    /// @notice The owner, status, size and prices of a dataset; reverts if unknown.
+    /// @notice The owner, status, size and prices of a dataset (two storage reads); reverts
+    ///         `DataCatalogUnknownDataset` if unknown.
     function terms(uint256 datasetId) external view returns (DatasetTerms memory);
+
+    /// @notice `terms` as a tuple, cheaper for contracts to call: owner, column count, version,
+    ///         active, frozen, row count, price per job, price per row.
+    function termsOf(uint256 datasetId)
+        external
+        view
+        returns (
+            address owner,
+            uint16 columns,
+            uint32 version,
+            bool active,
+            bool frozen,
+            uint64 rowCount,
+            uint64 pricePerJob,
+            uint64 pricePerRow
+        );
 
     /// @notice The owner of a dataset, or the zero address if unknown.
     function ownerOf(uint256 datasetId) external view returns (address);

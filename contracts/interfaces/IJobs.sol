@@ -144,8 +144,8 @@ struct JobDispute {
 ///         commitments → result commitments → finalize (payout), or decline / expire (refund),
 ///         or dispute → resolve.
 /// @dev Participants of a job: its compute nodes and the owners of its inputs; a member with
-///      both roles accepts once. `commitInput` implies `accept` for the committing owner in all
-///      its roles. Once every result is committed the job can no longer expire: it is finalized
+///      both roles accepts once. `commitInput` implies acceptance for the committed input and,
+///      when the owner is also a compute node, for all its roles. Once every result is committed the job can no longer expire: it is finalized
 ///      by the requester, or by any participant once the confirmation window has passed since
 ///      the last commitment, unless disputed.
 interface IJobs {
@@ -328,6 +328,11 @@ interface IJobs {
     /// @param caller The address that called.
     error JobsNotRequesterOrParticipant(uint256 jobId, address caller);
 
+    /// @notice The suspect named in a dispute is neither a participant nor the requester.
+    /// @param jobId The job.
+    /// @param suspect The address named.
+    error JobsSuspectNotInvolved(uint256 jobId, address suspect);
+
     // ----------------------------------------------------------------------------------------
     // Events
     // ----------------------------------------------------------------------------------------
@@ -428,9 +433,9 @@ interface IJobs {
     // ----------------------------------------------------------------------------------------
 
     /// @notice Set the deadline horizon and the confirmation window. Admin only.
-    /// @param maxDeadlineHorizon Longest allowed time between request and deadline (s), non-zero.
-    /// @param confirmationWindow Requester's time to finalize or dispute (s), non-zero.
-    function setTimings(uint64 maxDeadlineHorizon, uint64 confirmationWindow) external;
+    /// @param newMaxDeadlineHorizon Longest allowed time between request and deadline (s), non-zero.
+    /// @param newConfirmationWindow Requester's time to finalize or dispute (s), non-zero.
+    function setTimings(uint64 newMaxDeadlineHorizon, uint64 newConfirmationWindow) external;
 
     // ----------------------------------------------------------------------------------------
     // Requester
@@ -478,7 +483,8 @@ interface IJobs {
     function decline(uint256 jobId, string calldata reason) external;
 
     /// @notice Commit the fingerprint of the data the caller feeds into input `inputIndex`, and
-    ///         the rows used. Implies `accept`.
+    ///         the rows used. Implies acceptance of this input and, when the caller is also a
+    ///         compute node of the job, of its node role and of every input it owns.
     /// @param jobId The job (`Requested` or `Running`, before its deadline).
     /// @param inputIndex The input; the caller must own its dataset.
     /// @param inputFingerprint Commitment to the rows used (non-zero).
@@ -493,7 +499,7 @@ interface IJobs {
 
     /// @notice Dispute a `Running` or `Committed` job. Requester or participant.
     /// @param jobId The job.
-    /// @param suspect The participant suspected (zero if unknown).
+    /// @param suspect The participant (or requester) suspected, or zero if unknown.
     /// @param evidenceHash Hash of the evidence kept off chain.
     function dispute(uint256 jobId, address suspect, bytes32 evidenceHash) external;
 
