@@ -81,7 +81,9 @@ def _constructor_arguments(artifact: Artifact, addresses: dict[str, str], admin:
         "admin": admin,
         "initialadmin": admin,
         "maxdeadlinehorizon": config.chain.max_job_horizon,
+        "initialmaxdeadlinehorizon": config.chain.max_job_horizon,
         "confirmationwindow": config.chain.confirmation_window,
+        "initialconfirmationwindow": config.chain.confirmation_window,
     }
     constructor = next(iter(artifact.elements("constructor")), {"inputs": []})
     values = []

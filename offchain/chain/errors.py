@@ -346,6 +346,20 @@ class ConsortiumMemberRoleManagedByAdmission(ContractError, PermissionError):
     )
 
 
+@_register
+class ConsortiumFull(ContractError, RuntimeError):
+    """The consortium admitted as many members as a member index can number."""
+
+    template = "the consortium is full: at most {maxMembers} admissions (removed members included)"
+
+
+@_register
+class ConsortiumUnknownMemberIndex(ContractError, LookupError):
+    """No member was admitted with this index."""
+
+    template = "no member has index {index}; {memberCount} members were ever admitted"
+
+
 # -- DataCatalog -----------------------------------------------------------------
 
 

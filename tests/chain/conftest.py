@@ -1,6 +1,7 @@
 """Fixtures for the chain-layer tests.
 
-One anvil per session (``anvil_url``), one deployment of the consortium in
+The session's shared anvil (``anvil`` from ``tests/conftest.py``; its URL as
+``anvil_url``), one deployment of the consortium in
 ``deploy/consortium.example.toml`` on it (``deployment``), and per test a
 snapshot that is reverted afterwards (``rpc``), so tests never see each
 other's transactions.
@@ -13,23 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from offchain.chain.anvil import AnvilProcess, development_key
+from offchain.chain.anvil import development_key
 from offchain.chain.client import ChainClient
 from offchain.chain.config import ConsortiumConfig
 from offchain.chain.deploy import run_deployment
 from offchain.chain.deployment import Deployment
 from offchain.chain.rpc import Rpc
 from offchain.chain.signer import Signer
+from tests.anvil import AnvilNode
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "deploy" / "consortium.example.toml"
 
 
 @pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    """The RPC URL of an anvil started for this test session (automine)."""
-    with AnvilProcess() as anvil:
-        yield anvil.url
+def anvil_url(anvil: AnvilNode) -> str:
+    """The RPC URL of the session's anvil (automine, 20 development accounts)."""
+    return anvil.rpc_url
 
 
 @pytest.fixture(scope="session")
