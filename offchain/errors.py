@@ -47,13 +47,17 @@ class MpcError(UnseenError):
 class ShareMismatch(MpcError):
     """Two parties that must hold the same share component hold different values.
 
-    Raised in verified mode; ``suspect`` names the party whose component does
-    not match the two others.
+    Raised in verified mode. ``candidates`` lists the parties that may have
+    deviated (the holders common to every mismatching component);
+    ``suspect`` is set when that narrows down to one party.
     """
 
-    def __init__(self, message: str, suspect: int | None = None) -> None:
+    def __init__(
+        self, message: str, suspect: int | None = None, candidates: tuple[int, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.suspect = suspect
+        self.candidates = tuple(candidates) if candidates else ((suspect,) if suspect is not None else ())
 
 
 class FixedPointOverflow(MpcError, OverflowError):
