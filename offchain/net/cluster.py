@@ -1,18 +1,19 @@
-"""Run an MPC program at three parties as three OS processes over mutual TLS on loopback.
+"""Run parties as OS processes linked by pinned mutual TLS on loopback.
 
 :func:`run_tls` is the multi-process twin of ``offchain.net.local.run_local``:
 same ``program(runtime, *args)`` signature (a picklable top-level function;
 ``PerParty`` arguments give each party its own value), same result
 (:class:`offchain.mpc.program.RunResult`: each party's return value and its
-rounds, bytes, messages and seconds). Each party process:
+rounds, bytes, messages and seconds). It is built on :func:`run_tls_parties`,
+which runs any ``function(transport, *args)`` at 2 or more parties (e.g. the
+two members of a PSI). Each party process:
 
 1. binds a listening socket on a free loopback port and tells the caller;
 2. receives the other parties' ports, pins their fingerprints and connects a
    :class:`~offchain.net.tls.TlsTransport` (the lower party number dials);
-3. runs the program through ``offchain.mpc.program.run_party`` (key
-   agreement, then the program), then compares link transcripts with its
-   peers (``TranscriptMismatch`` if any link differs);
-4. sends its result and statistics back, or its exception.
+3. runs the function, then compares link transcripts with its peers
+   (``TranscriptMismatch`` if any link differs);
+4. sends its result back, or its exception.
 
 A party that fails aborts its links, so the others fail at once instead of
 waiting for a timeout; the caller re-raises the root cause (the first error
@@ -27,12 +28,12 @@ import multiprocessing
 import pickle
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from offchain.errors import InputError, TransportError
-from offchain.mpc.program import PartyStats, Program, RunResult, run_party
+from offchain.mpc.program import Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
 from offchain.mpc.seeds import PARTIES
 from offchain.net.identity import NodeIdentity
@@ -41,6 +42,8 @@ from offchain.net.tls import DEFAULT_CONNECT_TIMEOUT_SECONDS, Peer, TlsTransport
 
 DEFAULT_TIMEOUT = 60.0
 LOOPBACK = "127.0.0.1"
+# Process start-up (interpreter, numpy, cryptography imports) on a loaded machine.
+_START_UP_SECONDS = 60.0
 # After one party fails, the others get this long beyond their own message
 # timeout to report how they ended before they are terminated.
 _GRACE_AFTER_FAILURE_SECONDS = 5.0
@@ -62,27 +65,63 @@ def run_tls(
     party) default to fresh keys; ``one_way_delay`` (seconds) delays every
     message as a WAN would. Raises the root-cause exception of a failed run.
     """
+    session = session_id if session_id is not None else new_session_id()
+    outcomes = run_tls_parties(
+        _run_program, program, session, config, args,
+        parties=PARTIES, timeout=timeout, session_id=session, identities=identities,
+        one_way_delay=one_way_delay, connect_timeout=connect_timeout,
+    )
+    return RunResult(
+        results=tuple(result for result, _ in outcomes),
+        stats=tuple(stats for _, stats in outcomes),
+    )
+
+
+def _run_program(transport: TlsTransport, program: Program, session_id: bytes, config, args):
+    return run_party(program, transport, session_id, config, args)
+
+
+def run_tls_parties(
+    function: Callable[..., Any],
+    *args: Any,
+    parties: int = PARTIES,
+    timeout: float = DEFAULT_TIMEOUT,
+    session_id: bytes | str | None = None,
+    identities: Sequence[NodeIdentity] | None = None,
+    one_way_delay: float = 0.0,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+) -> list[Any]:
+    """Run ``function(transport, *args)`` at ``parties`` processes linked pairwise by TLS; return results by party.
+
+    ``function`` is a picklable top-level function; each party finds its
+    number in ``transport.party``. Transcripts of every link are compared
+    after ``function`` returns.
+    """
+    if not isinstance(parties, int) or parties < 2:
+        raise InputError(f"parties must be an integer of at least 2, got {parties!r}")
     if identities is None:
-        identities = tuple(NodeIdentity.generate(f"party-{party}") for party in range(PARTIES))
-    if len(identities) != PARTIES or not all(isinstance(i, NodeIdentity) for i in identities):
-        raise InputError(f"run_tls needs one NodeIdentity per party ({PARTIES}), got {identities!r:.200}")
+        identities = tuple(NodeIdentity.generate(f"party-{party}") for party in range(parties))
+    if len(identities) != parties or not all(isinstance(i, NodeIdentity) for i in identities):
+        raise InputError(
+            f"one NodeIdentity per party is needed ({parties}), got {len(identities)}: {identities!r:.200}"
+        )
     if not timeout > 0:
         raise InputError(f"timeout must be positive seconds, got {timeout!r}")
     session = session_id if session_id is not None else new_session_id()
     fingerprints = tuple(identity.fingerprint for identity in identities)
     context = multiprocessing.get_context("spawn")
-    pipes = [context.Pipe() for _ in range(PARTIES)]
+    pipes = [context.Pipe() for _ in range(parties)]
     processes = [
         context.Process(
             target=_party_process,
             args=(
-                party, identities[party], fingerprints, session, program, args, config,
+                party, identities[party], fingerprints, session, function, args,
                 timeout, one_way_delay, connect_timeout, pipes[party][1],
             ),
             name=f"unseen-tls-party-{party}",
             daemon=True,
         )
-        for party in range(PARTIES)
+        for party in range(parties)
     ]
     try:
         for process in processes:
@@ -90,9 +129,9 @@ def run_tls(
                 process.start()
             except (pickle.PicklingError, AttributeError, TypeError) as error:
                 raise InputError(
-                    f"run_tls sends the program and its arguments to party processes, but they "
-                    f"do not pickle ({error}); make the program a top-level function of a module "
-                    "and pass arrays or other plain values as arguments"
+                    f"party processes receive the function and its arguments by pickling, but "
+                    f"they do not pickle ({error}); make the function a top-level function of a "
+                    "module and pass arrays or other plain values as arguments"
                 ) from error
         for _, child_end in pipes:
             child_end.close()
@@ -112,20 +151,21 @@ def run_tls(
             child_end.close()
 
 
-def _supervise(processes, connections: list[Connection], timeout: float, connect_timeout: float) -> RunResult:
+def _supervise(processes, connections: list[Connection], timeout: float, connect_timeout: float) -> list[Any]:
     """Relay ports, collect outcomes, and decide when to give up on a party."""
+    parties = len(processes)
     ports: dict[int, int] = {}
-    results: dict[int, tuple[Any, PartyStats]] = {}
+    results: dict[int, Any] = {}
     failures: list[tuple[float, int, BaseException]] = []
-    open_parties = set(range(PARTIES))
-    start_deadline = time.monotonic() + connect_timeout + 60.0  # process start-up and imports
+    open_parties = set(range(parties))
+    start_deadline = time.monotonic() + connect_timeout + _START_UP_SECONDS
     give_up_at: float | None = None
     while open_parties:
         now = time.monotonic()
-        if len(ports) < PARTIES and not failures and now > start_deadline:
+        if len(ports) < parties and not failures and now > start_deadline:
             raise TransportError(
-                f"party processes {sorted(set(range(PARTIES)) - ports.keys())} did not start listening "
-                "in time; the machine may be overloaded"
+                f"party processes {sorted(set(range(parties)) - ports.keys())} did not start listening "
+                f"within {connect_timeout + _START_UP_SECONDS:g} s; the machine may be overloaded"
             )
         if give_up_at is not None and now > give_up_at:
             for party in sorted(open_parties):
@@ -136,19 +176,16 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
             break
         waitables = {connections[party]: party for party in open_parties}
         waitables.update({processes[party].sentinel: party for party in open_parties})
-        ready = wait(list(waitables), timeout=0.5)
-        for handle in ready:
+        for handle in wait(list(waitables), timeout=0.5):
             party = waitables[handle]
             if party not in open_parties:
                 continue
-            connection = connections[party]
-            if connection.poll():
+            message = None
+            if connections[party].poll():
                 try:
-                    message = connection.recv()
+                    message = connections[party].recv()
                 except (EOFError, OSError):
                     message = None
-            else:
-                message = None
             if message is None:
                 # Process ended without a word: crashed, killed, or failed to start. When
                 # it died is unknown, but it is the cause of its peers' broken links, so it
@@ -161,36 +198,32 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
                 open_parties.discard(party)
             elif message[0] == "port":
                 ports[party] = message[1]
-                if len(ports) == PARTIES:
-                    address_book = [ports[p] for p in range(PARTIES)]
-                    for p in range(PARTIES):
-                        connections[p].send(address_book)
+                if len(ports) == parties:
+                    address_book = [ports[p] for p in range(parties)]
+                    for connection in connections:
+                        connection.send(address_book)
             elif message[0] == "done":
-                results[party] = (message[1], message[2])
+                results[party] = message[1]
                 open_parties.discard(party)
             else:
                 failures.append((message[1], party, message[2]))
                 open_parties.discard(party)
         if failures and give_up_at is None:
-            if len(ports) < PARTIES:
+            if len(ports) < parties:
                 break  # set-up never completed: the others wait for an address book that will not come
             give_up_at = time.monotonic() + timeout + _GRACE_AFTER_FAILURE_SECONDS
     if failures:
         raise _root_cause(failures)
-    return RunResult(
-        results=tuple(results[party][0] for party in range(PARTIES)),
-        stats=tuple(results[party][1] for party in range(PARTIES)),
-    )
+    return [results[party] for party in range(parties)]
 
 
 def _party_process(
     party: int,
     identity: NodeIdentity,
     fingerprints: tuple[bytes, ...],
-    session_id: bytes,
-    program: Program,
+    session_id: bytes | str,
+    function: Callable[..., Any],
     args: tuple,
-    config: EngineConfig | None,
     timeout: float,
     one_way_delay: float,
     connect_timeout: float,
@@ -203,7 +236,7 @@ def _party_process(
         ports = connection.recv()
         peers = {
             peer: Peer(fingerprints[peer], (LOOPBACK, ports[peer]) if party < peer else None)
-            for peer in range(PARTIES)
+            for peer in range(len(fingerprints))
             if peer != party
         }
         transport = TlsTransport.connect(
@@ -212,9 +245,9 @@ def _party_process(
         )
         # On failure, peers learn only the exception's type: messages may name values.
         with transport:
-            result, stats = run_party(program, transport, session_id, config, args)
+            result = function(transport, *args)
             transport.verify_transcripts()
-        connection.send(("done", result, stats))
+        connection.send(("done", result))
     except BaseException as error:  # noqa: BLE001 - reported to the caller
         failed_at = time.monotonic()
         error.add_note(f"traceback at party {party}:\n{''.join(traceback.format_exception(error)).rstrip()}")

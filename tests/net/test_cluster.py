@@ -9,7 +9,7 @@ import pytest
 
 from offchain.errors import InputError, TransportError
 from offchain.mpc import receive_input
-from offchain.net.cluster import run_tls
+from offchain.net.cluster import run_tls, run_tls_parties
 from offchain.net.local import run_local
 from tests.mpc.helpers import dealt
 from tests.net.links import identities
@@ -76,5 +76,22 @@ def test_an_unpicklable_program_is_refused_with_the_fix():
 
 
 def test_run_tls_refuses_a_wrong_number_of_identities():
-    with pytest.raises(InputError, match="one NodeIdentity per party"):
+    with pytest.raises(InputError, match="one NodeIdentity per party is needed"):
         run_tls(multiply_and_reveal, identities=identities(2))
+
+
+def swap_with_peer(transport, values):
+    peer = 1 - transport.party
+    transport.send(peer, [values[transport.party]])
+    return transport.recv(peer)[0]
+
+
+def test_run_tls_parties_links_two_processes():
+    values = [np.arange(5, dtype=np.uint64), np.arange(5, 10, dtype=np.uint64)]
+    results = run_tls_parties(swap_with_peer, values, parties=2, identities=identities(2), timeout=30)
+    assert [result.tolist() for result in results] == [values[1].tolist(), values[0].tolist()]
+
+
+def test_run_tls_parties_needs_two_parties():
+    with pytest.raises(InputError, match="at least 2"):
+        run_tls_parties(swap_with_peer, [], parties=1)

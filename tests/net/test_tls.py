@@ -100,7 +100,7 @@ def test_simultaneous_large_sends_both_ways_do_not_deadlock(trio):
         return {peer: transport.recv(peer)[0] for peer in range(3) if peer != party}
 
     results = in_threads(*(lambda party=party: party_main(party) for party in range(3)))
-    for party, received in enumerate(results):
+    for received in results:
         for peer, array in received.items():
             assert array.shape == (size,) and array[0] == peer and array[-1] == peer
 
