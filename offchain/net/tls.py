@@ -199,9 +199,10 @@ class _ReceivingLink:
     def _run(self) -> None:
         try:
             while True:
-                frame: Frame = read_frame(self.connection, max_message_bytes=self._max_message_bytes)
+                frame: Frame = read_frame(
+                    self.connection, max_message_bytes=self._max_message_bytes, transcript=self._hash
+                )
                 if frame.kind is FrameKind.DATA:
-                    update_with_message(self._hash, frame.arrays)
                     self.events.put((_Event.MESSAGE, (frame.arrays, self._hash.digest())))
                 elif frame.kind is FrameKind.TRANSCRIPT:
                     self.events.put((_Event.TRANSCRIPT, frame.body))

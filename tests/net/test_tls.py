@@ -140,19 +140,30 @@ def test_transcript_covers_consumed_messages_only(pair):
 def test_verify_transcripts_fails_at_both_ends_when_a_received_byte_differs(pair, monkeypatch):
     original = framing.read_frame
 
-    def read_and_flip_a_bit(stream, **options):
-        frame = original(stream, **options)
-        if frame.kind is framing.FrameKind.DATA and frame.arrays and frame.arrays[0].size:
-            frame.arrays[0].reshape(-1).view(np.uint8)[0] ^= 1
-        return frame
+    class FlipOneBit:
+        """Hands the frame reader the stream with one payload bit flipped (as a faulty path would)."""
 
-    monkeypatch.setattr("offchain.net.tls.read_frame", read_and_flip_a_bit)
+        def __init__(self, stream):
+            self._stream, self._position = stream, 0
+
+        def recv_into(self, buffer, nbytes=0):
+            count = self._stream.recv_into(buffer, nbytes)
+            flip_at = 40  # 16-byte prefix + 17-byte header, then the payload
+            if self._position <= flip_at < self._position + count:
+                buffer[flip_at - self._position] ^= 1
+            self._position += count
+            return count
+
+    monkeypatch.setattr(
+        "offchain.net.tls.read_frame", lambda stream, **options: original(FlipOneBit(stream), **options)
+    )
     # The reader is already blocked in a read that started before the patch: that
     # read takes the first message intact, the patched one flips a bit of the second.
     pair[0].send(1, [np.arange(10, dtype=np.uint64)])
     pair[0].send(1, [np.arange(10, dtype=np.uint64)])
     first, second = pair[1].recv(0)[0], pair[1].recv(0)[0]
-    assert first[0] == 0 and second[0] == 1
+    assert first.tolist() == list(range(10))
+    assert int(np.bitwise_xor(first, second).sum()) == 1 << 56  # one bit of element 0
     monkeypatch.setattr("offchain.net.tls.read_frame", original)
 
     def verify(transport):
