@@ -261,18 +261,51 @@ def test_the_dialer_refuses_a_listener_with_another_key():
 
 def test_the_listener_refuses_a_dialer_with_another_key():
     impostor = NodeIdentity.generate("impostor")
-    outcomes = connect_parties(2, pins={(1, 0): impostor.fingerprint}, connect_timeout=3)
+    outcomes = connect_parties(2, pins={(1, 0): impostor.fingerprint}, connect_timeout=1.5)
     dialer, listener = outcomes
+    assert isinstance(dialer, PeerAuthenticationFailed) and "refused party 0's certificate" in str(dialer)
+    # The listener refuses and keeps waiting (a stranger must not be able to abort a
+    # session by connecting), then says which key it refused and which it pins.
     assert isinstance(listener, PeerAuthenticationFailed)
     assert identities()[0].fingerprint_hex in str(listener) and impostor.fingerprint_hex in str(listener)
-    assert isinstance(dialer, PeerAuthenticationFailed) and "refused party 0's certificate" in str(dialer)
 
 
-def test_a_party_presenting_someone_elses_certificate_without_its_key_is_refused():
-    # Party 0 presents party 2's certificate... but it cannot sign with party 2's key,
-    # so it presents its own key under party 2's pin: refused as a wrong key.
-    outcomes = connect_parties(2, pins={(1, 0): identities()[2].fingerprint}, connect_timeout=3)
+def test_a_stranger_connecting_does_not_abort_the_session():
+    own, other = identities(2)
+    stranger = NodeIdentity.generate("stranger")
+    listener = bind_listener()
+    port = listener.getsockname()[1]
+
+    def listen():
+        return TlsTransport.connect(
+            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="s",
+            listener=listener, connect_timeout=10,
+        )
+
+    def stranger_then_party_0():
+        with pytest.raises(PeerAuthenticationFailed, match="refused party 0's certificate"):
+            TlsTransport.connect(
+                party=0, identity=stranger, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
+                session_id="s", connect_timeout=10,
+            )
+        return TlsTransport.connect(
+            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
+            session_id="s", connect_timeout=10,
+        )
+
+    listening, dialing = in_threads(listen, stranger_then_party_0)
+    dialing.send(1, [np.arange(2)])
+    assert listening.recv(0)[0].tolist() == [0, 1]
+    for transport in (listening, dialing):
+        transport.close()
+
+
+def test_a_key_pinned_for_one_party_cannot_claim_to_be_another():
+    # Party 1 presents party 0's identity; party 2 pins that key for party 0 only,
+    # so party 1's hello ("I am party 1") is refused at party 2 despite a pinned key.
+    outcomes = connect_parties(3, presented={1: identities()[0]}, connect_timeout=1.5)
     assert all(isinstance(outcome, PeerAuthenticationFailed) for outcome in outcomes)
+    assert "claims to be party 1" in str(outcomes[2])
 
 
 def test_a_peer_of_another_session_is_refused():
