@@ -89,10 +89,27 @@ class Peer:
             object.__setattr__(self, "address", (str(host), port))
 
 
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """Return ``(host, port)`` from ``"host:port"`` or ``"[ipv6]:port"`` (a member's registered endpoint)."""
+    host, separator, port_text = endpoint.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536 or (
+        ":" in host and not endpoint.strip().startswith("[")
+    ):
+        raise InputError(
+            f"an endpoint is host:port with a port in 1..65535 (IPv6 as [address]:port), got {endpoint!r}"
+        )
+    return host, int(port_text)
+
+
 def bind_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
     """Return a listening TCP socket on ``host:port`` (port 0: a free port, see ``getsockname()``)."""
-    listener = socket.create_server((host, port), backlog=backlog)
-    return listener
+    return socket.create_server((host, port), backlog=backlog, family=_family_of(host))
+
+
+def _family_of(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class _Event(Enum):

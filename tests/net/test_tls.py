@@ -20,7 +20,7 @@ from offchain.errors import (
 from offchain.mpc.transport import Transport
 from offchain.net import framing
 from offchain.net.identity import NodeIdentity
-from offchain.net.tls import Peer, TlsTransport, bind_listener
+from offchain.net.tls import Peer, TlsTransport, bind_listener, parse_endpoint
 from offchain.net.transcript import LinkTranscript
 from tests.net.links import connect_parties, connected, identities, in_threads
 from tests.net.peer_process import echo_forever
@@ -435,3 +435,41 @@ def test_connect_refuses_bad_arguments_with_the_fix(options, message):
 def test_peer_refuses_a_bad_port():
     with pytest.raises(InputError, match="port must be 1..65535"):
         Peer(identities()[0].fingerprint, ("127.0.0.1", 70000))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [("bank-a.example:7443", ("bank-a.example", 7443)), ("10.0.0.5:1", ("10.0.0.5", 1)), ("[::1]:9000", ("::1", 9000))],
+)
+def test_parse_endpoint_reads_registered_endpoints(endpoint, expected):
+    assert parse_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["bank-a.example", "host:0", "host:70000", "host:http", ":7443", "::1:9000"])
+def test_parse_endpoint_refuses_malformed_endpoints(endpoint):
+    with pytest.raises(InputError, match="host:port"):
+        parse_endpoint(endpoint)
+
+
+def test_links_work_over_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    own, other = identities(2)
+    try:
+        listener = bind_listener("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    port = listener.getsockname()[1]
+    listening, dialing = in_threads(
+        lambda: TlsTransport.connect(
+            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="v6", listener=listener,
+        ),
+        lambda: TlsTransport.connect(
+            party=0, identity=own, peers={1: Peer(other.fingerprint, parse_endpoint(f"[::1]:{port}"))},
+            session_id="v6",
+        ),
+    )
+    dialing.send(1, [np.arange(3)])
+    assert listening.recv(0)[0].tolist() == [0, 1, 2]
+    for transport in (listening, dialing):
+        transport.close()
