@@ -22,7 +22,15 @@ from offchain.net import framing
 from offchain.net.identity import NodeIdentity
 from offchain.net.tls import Peer, TlsTransport, bind_listener, parse_endpoint
 from offchain.net.transcript import LinkTranscript
-from tests.net.links import connect_parties, connected, identities, in_threads
+from tests.net.links import (
+    check_link_and_close,
+    connect_parties,
+    connected,
+    dial_as_party_0,
+    identities,
+    in_threads,
+    listen_as_party_1,
+)
 from tests.net.peer_process import echo_forever
 
 
@@ -271,33 +279,16 @@ def test_the_listener_refuses_a_dialer_with_another_key():
 
 
 def test_a_stranger_connecting_does_not_abort_the_session():
-    own, other = identities(2)
-    stranger = NodeIdentity.generate("stranger")
     listener = bind_listener()
     port = listener.getsockname()[1]
 
-    def listen():
-        return TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="s",
-            listener=listener, connect_timeout=10,
-        )
-
     def stranger_then_party_0():
         with pytest.raises(PeerAuthenticationFailed, match="refused party 0's certificate"):
-            TlsTransport.connect(
-                party=0, identity=stranger, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-                session_id="s", connect_timeout=10,
-            )
-        return TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-            session_id="s", connect_timeout=10,
-        )
+            dial_as_party_0(port, "s", identity=NodeIdentity.generate("stranger"))
+        return dial_as_party_0(port, "s")
 
-    listening, dialing = in_threads(listen, stranger_then_party_0)
-    dialing.send(1, [np.arange(2)])
-    assert listening.recv(0)[0].tolist() == [0, 1]
-    for transport in (listening, dialing):
-        transport.close()
+    listening, dialing = in_threads(lambda: listen_as_party_1(listener, "s"), stranger_then_party_0)
+    check_link_and_close(dialing, listening)
 
 
 def test_a_key_pinned_for_one_party_cannot_claim_to_be_another():
@@ -317,57 +308,30 @@ def test_a_peer_of_another_session_is_refused():
 
 
 def test_dialers_retry_until_the_listener_comes_up():
-    own, other = identities(2)
     with socket.socket() as placeholder:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
 
-    def dial_early():
-        return TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-            session_id="late", connect_timeout=10,
-        )
-
     def listen_late():
         time.sleep(0.3)
-        return TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="late",
-            listener=bind_listener(port=port), connect_timeout=10,
-        )
+        return listen_as_party_1(bind_listener(port=port), "late")
 
-    transports = in_threads(dial_early, listen_late)
-    transports[0].send(1, [np.arange(3)])
-    assert transports[1].recv(0)[0].tolist() == [0, 1, 2]
-    for transport in transports:
-        transport.close()
+    dialing, listening = in_threads(lambda: dial_as_party_0(port, "late"), listen_late)
+    check_link_and_close(dialing, listening)
 
 
 def test_stray_connections_do_not_disturb_set_up():
-    own, other = identities(2)
     listener = bind_listener()
     port = listener.getsockname()[1]
-
-    def listen():
-        return TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="stray",
-            listener=listener, connect_timeout=10,
-        )
 
     def scan_then_dial():
         for junk in (b"", b"GET / HTTP/1.1\r\n\r\n", b"UNSEEN/1\xff\xff"):
             with socket.create_connection(("127.0.0.1", port)) as probe:
                 probe.sendall(junk)
-        return TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-            session_id="stray", connect_timeout=10,
-        )
+        return dial_as_party_0(port, "stray")
 
-    listening, dialing = in_threads(listen, scan_then_dial)
-    listening.send(0, [np.ones(2)])
-    assert dialing.recv(1)[0].tolist() == [1.0, 1.0]
-    transports = [listening, dialing]
-    for transport in transports:
-        transport.close()
+    listening, dialing = in_threads(lambda: listen_as_party_1(listener, "stray"), scan_then_dial)
+    check_link_and_close(dialing, listening)
 
 
 def test_one_way_delay_delays_each_round_trip_but_pipelines_bursts():
@@ -452,24 +416,13 @@ def test_parse_endpoint_refuses_malformed_endpoints(endpoint):
 
 
 def test_links_work_over_ipv6_loopback():
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    own, other = identities(2)
     try:
         listener = bind_listener("::1")
     except OSError:
         pytest.skip("no IPv6 loopback on this machine")
     port = listener.getsockname()[1]
+    host, _ = parse_endpoint(f"[::1]:{port}")
     listening, dialing = in_threads(
-        lambda: TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="v6", listener=listener,
-        ),
-        lambda: TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, parse_endpoint(f"[::1]:{port}"))},
-            session_id="v6",
-        ),
+        lambda: listen_as_party_1(listener, "v6"), lambda: dial_as_party_0(port, "v6", host=host)
     )
-    dialing.send(1, [np.arange(3)])
-    assert listening.recv(0)[0].tolist() == [0, 1, 2]
-    for transport in (listening, dialing):
-        transport.close()
+    check_link_and_close(dialing, listening)
