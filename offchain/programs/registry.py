@@ -52,6 +52,8 @@ def _load_builtin_programs() -> None:
         return
     _loaded = True
     # Built-in programs are listed here explicitly as they land.
+    from offchain.lending.program import MultiLendingProgram
     from offchain.stats.program import StatisticsProgram
 
     register(StatisticsProgram())
+    register(MultiLendingProgram())
