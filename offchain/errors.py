@@ -29,7 +29,10 @@ The tree::
     │   ├── ReorgDetected                   a reorganisation deeper than the confirmation depth
     │   └── ContractError                   a custom Solidity error; one subclass per
     │                                       error, in offchain/chain/errors.py
-    └── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    ├── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    └── ResultWithheld                      the job ran; a rule of its program withholds the values
+        ├── TooFewRows                      fewer rows than the job's minimum count
+        └── ValueOutOfRange (ValueError)    a value lies outside the bound the job declared
 """
 
 from __future__ import annotations
@@ -162,3 +165,15 @@ class ContractError(ChainError):
 
 class PolicyViolation(UnseenError, PermissionError):
     """A column policy, grant, quota or consent record forbids the request."""
+
+
+class ResultWithheld(UnseenError):
+    """A job completed but a rule of its program withholds its values (only the reason is revealed)."""
+
+
+class TooFewRows(ResultWithheld):
+    """The job's rows are fewer than its minimum count, so no statistic is revealed."""
+
+
+class ValueOutOfRange(ResultWithheld, ValueError):
+    """A value lies outside the bound the job declared, so sums and moments are withheld."""
