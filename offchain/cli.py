@@ -58,7 +58,14 @@ class CommandGroup:
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     CommandGroup("deploy", "offchain.cli:register_deploy"),
     CommandGroup("chain", "offchain.cli:register_chain"),
-    # Extension point: CommandGroup("node", "offchain.node.commands:register"), ...
+    CommandGroup("node", "offchain.commands.node:register"),
+    CommandGroup("dataset", "offchain.commands.data:register_dataset_commands"),
+    CommandGroup("grant", "offchain.commands.data:register_grant_commands"),
+    CommandGroup("stats", "offchain.commands.jobs:register_stats"),
+    CommandGroup("lending", "offchain.commands.jobs:register_lending"),
+    CommandGroup("query", "offchain.commands.jobs:register_query"),
+    CommandGroup("jobs", "offchain.commands.jobs:register_jobs"),
+    # demo: added with offchain/commands/demo.py
 )
 
 

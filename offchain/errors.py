@@ -30,6 +30,11 @@ The tree::
     │   └── ContractError                   a custom Solidity error; one subclass per
     │                                       error, in offchain/chain/errors.py
     ├── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    ├── JobError                            a governed job did not complete (offchain/node, offchain/client)
+    │   ├── JobDeclined                     a participant declined it; carries the reason recorded on chain
+    │   ├── JobExpired (TimeoutError)       its deadline passed before every result was committed
+    │   ├── CommitmentMismatch              a result payload differs from its node's on-chain commitment
+    │   └── DatasetChanged                  local data differ from the fingerprint registered on chain
     └── ResultWithheld                      the job ran; a rule of its program withholds the values
         ├── TooFewRows                      fewer rows than the job's minimum count
         └── ValueOutOfRange (ValueError)    a value lies outside the bound the job declared
@@ -165,6 +170,37 @@ class ContractError(ChainError):
 
 class PolicyViolation(UnseenError, PermissionError):
     """A column policy, grant, quota or consent record forbids the request."""
+
+
+class JobError(UnseenError):
+    """A governed job did not complete. ``job_id`` names it."""
+
+    def __init__(self, message: str, job_id: int | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class JobDeclined(JobError):
+    """A participant declined the job; the message carries the reason it recorded on chain."""
+
+
+class JobExpired(JobError, TimeoutError):
+    """The job's deadline passed before every compute node committed its result."""
+
+
+class CommitmentMismatch(JobError):
+    """A compute node's result payload does not match the commitment it posted on chain.
+
+    ``suspect`` is the node's address.
+    """
+
+    def __init__(self, message: str, job_id: int | None = None, suspect: str | None = None) -> None:
+        super().__init__(message, job_id)
+        self.suspect = suspect
+
+
+class DatasetChanged(JobError):
+    """A local table no longer matches the fingerprint of its dataset's registered version."""
 
 
 class ResultWithheld(UnseenError):

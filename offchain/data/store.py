@@ -45,14 +45,16 @@ class LocalStore:
     """The DuckDB database of one member node.
 
     Safe to share between threads: every call takes a cursor of its own.
+    ``read_only`` opens an existing file for reading only, which several
+    processes may do at once (a writer needs the file to itself).
     """
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._connection = duckdb.connect(self.path)
+            self._connection = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
             raise InputError(f"cannot open DuckDB database {self.path}: {exc}") from exc
         self._lock = threading.Lock()

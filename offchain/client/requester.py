@@ -1,0 +1,427 @@
+"""The requester side of a job: plan, check, request, deal, wait, verify, pay.
+
+::
+
+    requester = Requester.from_node_config(NodeConfig.load("node.toml"))
+    outcome = requester.run(statistics_text([...], "amount", ["mean"]))
+    outcome.result.mean, outcome.fees, outcome.job_id
+
+Steps of :meth:`Requester.run`:
+
+1. **plan** the program text with the chain catalog (``program.plan``) and
+   **pre-check** every column use against the requester's levels, so a use
+   above its level fails here with the column named, before any fee;
+2. build the ``JobRequest`` (program hash, column uses, three compute nodes,
+   deadline), **quote** it and **request** it with the fee escrowed;
+3. re-plan at the request's block (the plan every node derives) and
+   **deal** the private requester inputs to the three compute nodes;
+4. **wait** for the job to be ``Committed`` (progress reported through a
+   callback), or raise :class:`~offchain.errors.JobDeclined` /
+   :class:`~offchain.errors.JobExpired`;
+5. **fetch** the three result payloads and check each against its node's
+   commitment ``keccak(payload ‖ nonce)`` — a mismatch names the node
+   (:class:`~offchain.errors.CommitmentMismatch`);
+6. **reconstruct** every output, checking that the two holders of every
+   share component agree — a mismatch names the deviating node
+   (:class:`~offchain.errors.ShareMismatch`);
+7. **finalize** (pays owners and nodes, refunds the rest) — or, on any
+   mismatch, **dispute** naming the suspect with the hash of the evidence
+   (kept in a JSON file for the regulator), and raise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from eth_utils import keccak, to_checksum_address
+
+from offchain.chain import abi as abi_codec
+from offchain.chain.client import ChainClient, JobRequest
+from offchain.chain.models import JobStatus, MemberStatus
+from offchain.chain.rpc import Rpc, to_int
+from offchain.chain.signer import Signer
+from offchain.errors import (
+    CommitmentMismatch,
+    ConfigError,
+    InputError,
+    JobDeclined,
+    JobExpired,
+    PolicyViolation,
+    ShareMismatch,
+    TransportError,
+)
+from offchain.mpc.opening import reconstruct
+from offchain.mpc.sharing import SharePayload, deal
+from offchain.net.identity import NodeIdentity
+from offchain.node.catalog import ChainCatalog
+from offchain.node.jobspec import JOB_ENGINE, check_plan_matches, job_inputs, program_hash
+from offchain.node.payloads import (
+    flatten_payloads,
+    result_bytes,
+    result_commitment,
+    unflatten_payloads,
+)
+from offchain.programs import registry
+from offchain.programs.base import JobProgram, Plan
+
+log = logging.getLogger("unseen.client")
+
+DEFAULT_DEADLINE_SECONDS = 600
+POLL_SECONDS = 0.25
+
+#: A service call: (identity, endpoint, fingerprint, service, job id, metadata, arrays, timeout).
+ServiceCall = Callable[..., tuple[dict[str, Any], list[np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a job got, for progress displays."""
+
+    job_id: int
+    status: JobStatus
+    roles: int
+    accepted: int
+    inputs: int
+    inputs_committed: int
+    results_committed: int
+    seconds: float
+
+
+@dataclass
+class JobOutcome:
+    """A finished job at the requester."""
+
+    job_id: int
+    plan: Plan
+    result: Any
+    outputs: dict[str, np.ndarray]
+    max_fee: int
+    charged: int
+    refund: int
+    payouts: dict[str, int]
+    transcripts: dict[str, bytes]
+    timings: dict[str, float] = field(default_factory=dict)
+    transactions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transcripts_agree(self) -> bool:
+        """Whether the three compute nodes committed the same session transcript."""
+        return len(set(self.transcripts.values())) == 1 and len(self.transcripts) == 3
+
+
+def default_service_call(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
+    from offchain.net.router import call_service
+
+    return call_service(*args, **kwargs)
+
+
+class Requester:
+    """One member asking for jobs, with its signing key and its node's TLS identity."""
+
+    def __init__(self, client: ChainClient, identity: NodeIdentity, *, evidence_dir: Path | None = None,
+                 service_call: ServiceCall = default_service_call, service_timeout: float = 60.0) -> None:
+        if client.signer is None:
+            raise ConfigError("a requester needs a signing key (the member's key source)")
+        self.client = client
+        self.identity = identity
+        self.address = client.address
+        self.evidence_dir = evidence_dir
+        self.service_call = service_call
+        self.service_timeout = service_timeout
+
+    @classmethod
+    def from_node_config(cls, config: Any) -> Requester:
+        """A requester acting for the member of a node file (its key, TLS identity and chain)."""
+        from offchain.chain.deployment import Deployment
+        from offchain.chain.keys import load_account
+
+        deployment = Deployment.load(config.deployment) if config.deployment else Deployment.load()
+        rpc = Rpc(config.rpc_url or deployment.rpc_url)
+        client = ChainClient(rpc, deployment, Signer(rpc, load_account(config.key)))
+        identity = NodeIdentity.load(config.tls_key, config.tls_certificate)
+        return cls(client, identity, evidence_dir=config.state_dir / "evidence",
+                   service_timeout=config.service_timeout)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(self, text: str, block: str | int = "latest") -> tuple[JobProgram, Plan]:
+        """Plan ``text`` against the chain catalog; raise ``InputError`` for a bad program."""
+        program = registry.for_text(text)
+        return program, program.plan(text, ChainCatalog(self.client, block=block))
+
+    def precheck(self, plan: Plan, recipient: str | None = None) -> None:
+        """Raise ``PolicyViolation`` naming the first column use above the requester's level."""
+        catalog = ChainCatalog(self.client)
+        for party in {self.address, to_checksum_address(recipient or self.address)}:
+            for use in plan.uses:
+                dataset = plan.inputs[use.input_index].dataset
+                granted = catalog.level(dataset.dataset_id, use.column, party)
+                if not granted.permits(use.required):
+                    who = "you" if party == self.address else catalog.member_name(party)
+                    raise PolicyViolation(
+                        f"column {dataset.reference}.{use.column} is granted to {who} at level "
+                        f"{granted.name}, but the job needs {use.required.name} ({use.reason}); ask "
+                        f"{dataset.owner_name} for that level (`unseen grant set`)"
+                    )
+
+    def choose_compute_nodes(self, plan: Plan, exclude_requester: bool = True) -> tuple[str, ...]:
+        """Three active members, cheapest first; the requester only if fewer than three others."""
+        members = [m for m in self.client.consortium.members() if m.status is MemberStatus.ACTIVE]
+        members.sort(key=lambda m: (m.compute_price, m.address))
+        others = [m.address for m in members if m.address != self.address]
+        chosen = others[:3] if exclude_requester and len(others) >= 3 else [m.address for m in members][:3]
+        if len(chosen) < 3:
+            raise InputError(f"a job needs 3 active members as compute nodes; the consortium has {len(members)}")
+        return tuple(chosen)
+
+    def build_request(self, plan: Plan, *, compute_nodes: Sequence[str] | None = None,
+                      recipient: str | None = None, deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
+                      fee_cap: int | None = None) -> JobRequest:
+        """The ``JobRequest`` of ``plan``, with the fee cap quoted unless given."""
+        nodes = tuple(to_checksum_address(n) for n in (compute_nodes or self.choose_compute_nodes(plan)))
+        now = _chain_now(self.client)
+        request = JobRequest(
+            kind=plan.kind, program_hash=program_hash(plan.text), program=plan.text,
+            inputs=job_inputs(plan), compute_nodes=nodes,
+            result_recipient=to_checksum_address(recipient or self.address),
+            deadline=now + deadline_seconds, fee_cap=0,
+        )
+        if fee_cap is None:
+            fee_cap = self.client.jobs.quote(self.address, request)
+        return replace(request, fee_cap=fee_cap)
+
+    # -- the job ----------------------------------------------------------------------------
+
+    def submit(self, request: JobRequest) -> tuple[int, int]:
+        """Send ``Jobs.request`` (checked first by the chain); return (job id, block number)."""
+        self.client.jobs.check_request(self.address, request)
+        receipt = self.client.jobs.request(request).transact()
+        event = next(e for e in self.client.events(receipt) if e.name == "JobRequested")
+        return int(event.args["jobId"]), receipt.block_number
+
+    def deal_private(self, job_id: int, request: JobRequest, program: JobProgram, plan: Plan,
+                     private: Mapping[str, Any]) -> None:
+        """Deal the requester's private inputs and deliver party *k*'s payloads to node *k*."""
+        if not plan.requester_shared:
+            if private:
+                raise InputError(f"program {plan.program} takes no private inputs, got {sorted(private)}")
+            return
+        arrays = program.requester_inputs(plan, private)
+        names = [spec.name for spec in plan.requester_shared]
+        if sorted(arrays) != sorted(names):
+            raise InputError(f"requester_inputs returned {sorted(arrays)}, the plan shares {names}")
+        per_party: list[dict[str, SharePayload]] = [{}, {}, {}]
+        for spec in plan.requester_shared:
+            values = np.asarray(arrays[spec.name])
+            for party, payload in enumerate(deal(values, kind=spec.kind, fractional_bits=JOB_ENGINE.fractional_bits)):
+                per_party[party][spec.name] = payload
+        for party, node in enumerate(request.compute_nodes):
+            self._call(node, "deliver-requester-input", job_id,
+                       {"job_id": job_id, "names": names}, flatten_payloads(per_party[party], names))
+
+    def wait(self, job_id: int, timeout: float | None = None,
+             progress: Callable[[JobProgress], None] | None = None) -> JobStatus:
+        """Wait until the job is ``Committed``; raise if it is declined or expires."""
+        started = time.monotonic()
+        jobs = self.client.jobs
+        while True:
+            record = jobs.job(job_id)
+            if progress is not None:
+                roles = record.input_count + record.node_count
+                progress(JobProgress(
+                    job_id, record.status, roles, roles - bin(record.pending_acceptances).count("1"),
+                    record.input_count, record.input_count - bin(record.pending_inputs).count("1"),
+                    record.node_count - bin(record.pending_results).count("1"), time.monotonic() - started,
+                ))
+            if record.status in (JobStatus.COMMITTED, JobStatus.FINALIZED):
+                return record.status
+            if record.status is JobStatus.DECLINED:
+                raise JobDeclined(f"job {job_id} was declined: {self._decline_reason(job_id)}", job_id)
+            if record.status is JobStatus.EXPIRED:
+                raise JobExpired(f"job {job_id} expired before every compute node committed its result; "
+                                 "the escrow was refunded", job_id)
+            if record.status in (JobStatus.DISPUTED, JobStatus.RESOLVED):
+                raise JobDeclined(f"job {job_id} is {record.status.name.lower()}", job_id)
+            if _chain_now(self.client) > record.deadline + 1:
+                try:
+                    jobs.expire(job_id).transact()
+                except Exception as error:  # noqa: BLE001 - a node may have expired it first
+                    log.debug("expire of job %d: %s", job_id, error)
+                continue
+            if timeout is not None and time.monotonic() - started > timeout:
+                raise JobExpired(f"job {job_id} is still {record.status.name.lower()} after {timeout:.0f} s; "
+                                 f"it expires at its deadline ({record.deadline})", job_id)
+            time.sleep(POLL_SECONDS)
+
+    def fetch(self, job_id: int, request: JobRequest, plan: Plan) -> dict[str, np.ndarray]:
+        """Fetch, check against the commitments, and reconstruct the outputs; dispute on mismatch."""
+        nodes = self.client.jobs.nodes(job_id)
+        expected = [output.name for output in plan.outputs]
+        per_party: list[dict[str, SharePayload]] = []
+        digests = {}
+        for party, node in enumerate(request.compute_nodes):
+            metadata, arrays = self._call(node, "fetch-result", job_id, {"job_id": job_id}, [])
+            names = list(metadata.get("names", []))
+            nonce = bytes.fromhex(metadata.get("nonce", ""))
+            payload = result_bytes(names, arrays)
+            digests[node] = keccak(payload).hex()
+            if names != expected or result_commitment(payload, nonce) != nodes[party].result_commitment:
+                self._dispute(job_id, node, {
+                    "reason": "result payload does not match the node's commitment",
+                    "party": party, "names": names, "expected_names": expected,
+                    "commitment": "0x" + nodes[party].result_commitment.hex(),
+                    "recomputed": "0x" + result_commitment(payload, nonce).hex() if len(nonce) == 32 else None,
+                    "payload_keccak": digests[node],
+                })
+                raise CommitmentMismatch(
+                    f"job {job_id}: the result of compute node {self._name(node)} (party {party}) does not "
+                    "match the commitment it posted; a dispute naming it was recorded", job_id, node)
+            per_party.append(unflatten_payloads(names, arrays))
+        outputs = {}
+        for name in expected:
+            try:
+                outputs[name] = reconstruct([per_party[p][name] for p in range(3)], verify=True)
+            except ShareMismatch as error:
+                suspect = request.compute_nodes[error.suspect] if error.suspect is not None else None
+                self._dispute(job_id, suspect, {
+                    "reason": "replicated share components disagree", "output": name,
+                    "detail": str(error), "candidates": [request.compute_nodes[c] for c in error.candidates],
+                    "payload_keccak": digests,
+                })
+                who = (f"compute node {self._name(suspect)} (party {error.suspect})" if suspect
+                       else f"one of parties {list(error.candidates)}")
+                raise ShareMismatch(
+                    f"job {job_id}: output {name!r}: {error}; {who} deviated; a dispute was recorded",
+                    suspect=error.suspect, candidates=error.candidates,
+                ) from error
+        return outputs
+
+    def finalize(self, job_id: int) -> tuple[int, int, dict[str, int], str]:
+        """Finalize (pay); return (charged, refund, payouts by member, tx hash)."""
+        receipt = self.client.jobs.finalize(job_id).transact()
+        metered = next((e for e in self.client.events(receipt) if e.name == "Metered"), None)
+        payouts: dict[str, int] = {}
+        refund = 0
+        if metered is not None:
+            for payee, amount in zip(metered.args["payees"], metered.args["amounts"], strict=True):
+                payouts[self._name(payee)] = payouts.get(self._name(payee), 0) + int(amount)
+            refund = int(metered.args["refund"])
+        return sum(payouts.values()), refund, payouts, receipt.transaction_hash
+
+    def transcripts(self, job_id: int) -> dict[str, bytes]:
+        """The transcript hash each compute node committed (from ``ResultCommitted`` events)."""
+        event = next(e for e in self.client.artifacts["Jobs"].elements("event") if e["name"] == "ResultCommitted")
+        logs = self.client.rpc.request("eth_getLogs", {
+            "address": self.client.jobs.address, "fromBlock": hex(self.client.deployment.deploy_block),
+            "toBlock": "latest",
+            "topics": ["0x" + abi_codec.event_topic(event).hex(), "0x" + job_id.to_bytes(32, "big").hex()],
+        })
+        found = {}
+        for log_entry in logs:
+            record = self.client.event_decoder.decode(log_entry)
+            found[self._name(record.args["node"])] = bytes(record.args["transcriptHash"])
+        return found
+
+    def run(self, text: str, private: Mapping[str, Any] | None = None, *,
+            compute_nodes: Sequence[str] | None = None, deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
+            progress: Callable[[JobProgress], None] | None = None, finalize: bool = True,
+            timeout: float | None = None) -> JobOutcome:
+        """Run a job end to end (the module docstring's seven steps)."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = now - clock
+            clock = now
+
+        program, plan = self.plan(text)
+        self.precheck(plan)
+        request = self.build_request(plan, compute_nodes=compute_nodes, deadline_seconds=deadline_seconds)
+        lap("plan")
+        job_id, block = self.submit(request)
+        lap("request")
+        _, pinned = self.plan(text, block=block)
+        check_plan_matches(pinned, _description(job_id, block, request, self.address))
+        self.deal_private(job_id, request, program, pinned, private or {})
+        lap("deal")
+        self.wait(job_id, timeout=timeout, progress=progress)
+        lap("compute")
+        outputs = self.fetch(job_id, request, pinned)
+        result = program.decode(pinned, outputs)
+        lap("fetch")
+        charged = refund = 0
+        payouts: dict[str, int] = {}
+        transactions = {}
+        if finalize:
+            charged, refund, payouts, transactions["finalize"] = self.finalize(job_id)
+            lap("finalize")
+        return JobOutcome(job_id, pinned, result, outputs, request.fee_cap, charged, refund, payouts,
+                          self.transcripts(job_id), timings, transactions)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _call(self, node: str, service: str, job_id: int, metadata: dict[str, Any],
+              arrays: list[np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
+        member = self.client.consortium.member(node)
+        try:
+            return self.service_call(self.identity, member.endpoint, member.tls_fingerprint, service, job_id,
+                                     metadata, arrays, self.service_timeout)
+        except TransportError as error:
+            raise type(error)(
+                f"compute node {member.name} at {member.endpoint} ({service}, job {job_id}): {error}"
+            ) from error
+
+    def _dispute(self, job_id: int, suspect: str | None, evidence: dict[str, Any]) -> None:
+        document = json.dumps({"job_id": job_id, "suspect": suspect, **evidence}, sort_keys=True, default=str)
+        evidence_hash = keccak(document.encode())
+        if self.evidence_dir is not None:
+            self.evidence_dir.mkdir(parents=True, exist_ok=True)
+            (self.evidence_dir / f"job-{job_id}-0x{evidence_hash.hex()[:16]}.json").write_text(document + "\n")
+        zero = "0x" + "00" * 20
+        receipt = self.client.jobs.dispute(job_id, suspect or zero, evidence_hash).transact()
+        log.warning("job %d: disputed (suspect %s, evidence 0x%s) in tx %s", job_id, suspect,
+                    evidence_hash.hex(), receipt.transaction_hash)
+
+    def _decline_reason(self, job_id: int) -> str:
+        event = next(e for e in self.client.artifacts["Jobs"].elements("event") if e["name"] == "JobDeclined")
+        logs = self.client.rpc.request("eth_getLogs", {
+            "address": self.client.jobs.address, "fromBlock": hex(self.client.deployment.deploy_block),
+            "toBlock": "latest",
+            "topics": ["0x" + abi_codec.event_topic(event).hex(), "0x" + job_id.to_bytes(32, "big").hex()],
+        })
+        if not logs:
+            return "no reason recorded"
+        record = self.client.event_decoder.decode(logs[-1])
+        return f"{self._name(record.args['participant'])} said: {record.args['reason']}"
+
+    def _name(self, address: str | None) -> str:
+        if address is None:
+            return "unknown"
+        return self.client.label_address(address) or address
+
+
+def _chain_now(client: ChainClient) -> int:
+    block = client.rpc.request("eth_getBlockByNumber", "latest", False)
+    return max(to_int(block["timestamp"]), int(time.time()))
+
+
+def _description(job_id: int, block: int, request: JobRequest, requester: str):
+    """The job as the nodes will read it, for comparing the requester's pinned plan."""
+    from offchain.node.jobspec import JobDescription
+
+    return JobDescription(
+        job_id=job_id, block_number=block, transaction_hash="", requester=requester, kind=request.kind,
+        program_hash=request.program_hash, program=request.program, inputs=request.inputs,
+        compute_nodes=request.compute_nodes, recipient=request.result_recipient, deadline=request.deadline,
+        fee_cap=request.fee_cap, subject=request.subject, purpose=request.purpose,
+        params_hash=request.params_hash, input_terms=(), node_prices=(), max_fee=request.fee_cap,
+    )
