@@ -37,7 +37,9 @@ def encode_arrays(arrays: Sequence[np.ndarray]) -> bytes:
     """Return ``arrays`` as one canonical blob."""
     parts = [_MAGIC, struct.pack(">I", len(arrays))]
     for array in arrays:
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            array = array.copy(order="C")
         if array.dtype.hasobject:
             raise InputError(f"cannot encode an array of Python objects ({array.dtype})")
         dtype = array.dtype.str.encode("ascii")
