@@ -65,7 +65,7 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     CommandGroup("lending", "offchain.commands.jobs:register_lending"),
     CommandGroup("query", "offchain.commands.jobs:register_query"),
     CommandGroup("jobs", "offchain.commands.jobs:register_jobs"),
-    # demo: added with offchain/commands/demo.py
+    CommandGroup("demo", "offchain.commands.demo:register"),
 )
 
 

@@ -1,0 +1,252 @@
+"""``unseen demo``: five lenders, governed on chain, computing on data none of them shows.
+
+1. start anvil, deploy the contracts, admit five lenders and a regulator;
+2. give each lender a TLS identity and a node file, register the node;
+3. generate each lender's ``applications`` and ``loans``, import them into
+   its node's DuckDB, register them on chain, and grant every member
+   ``applications(applicant_id, applied_on)`` for comparisons (QUERY jobs)
+   and ``loans.amount`` for aggregates filtered on ``region`` (STATISTICS);
+4. start the five nodes as processes (TLS on loopback);
+5. run, through the chain, as Aurora Bank: secure statistics over the five
+   loan books; the multi-lending check for one applicant and for a batch;
+   and a job asking for a column above its level (refused before any fee);
+6. print each result next to the plaintext answer, the fees paid, and each
+   job's audit trail (events, commitments, transcript agreement).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from offchain.client.datasets import register_dataset
+from offchain.client.grants import set_policy
+from offchain.client.requester import JobOutcome, _chain_now
+from offchain.client.trail import job_summary
+from offchain.demo.consortium import LocalConsortium, MemberSpec, directory_name
+from offchain.demo.data import applications, loan_book, plaintext, write_parquet
+from offchain.errors import PolicyViolation
+from offchain.lending.program import multi_lending_text
+from offchain.stats.program import statistics_text
+from offchain.vocabulary import ConstraintLevel, JobKind
+
+LENDERS = (
+    MemberSpec("Aurora Bank", 1, compute_price=10),
+    MemberSpec("Borealis Credit", 2, compute_price=8),
+    MemberSpec("Cobalt Finance", 3, compute_price=12),
+    MemberSpec("Delta Lending", 4, compute_price=9),
+    MemberSpec("Ember Savings", 5, compute_price=11),
+)
+REQUESTER = "Aurora Bank"
+WINDOW_DAYS = 30
+HISTOGRAM_EDGES = [0, 10_000, 25_000, 50_000, 100_000, 5_000_000]
+
+
+class Demo:
+    """The demo's state: the consortium, where the generated files are, what the requester asked."""
+
+    def __init__(self, console: Console, directory: Path, rows: int, pool: int, seed: int = 2026) -> None:
+        self.console = console
+        self.directory = directory
+        self.rows = rows
+        self.pool = pool
+        self.rng = np.random.default_rng(seed)
+        self.as_of = dt.date.today()
+        self.files: dict[str, dict[str, Path]] = {}
+        self.consortium = LocalConsortium(directory / "consortium", LENDERS)
+
+    def step(self, text: str) -> None:
+        self.console.rule(f"[bold]{text}")
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def set_up(self) -> None:
+        self.step("1. chain, contracts, members, nodes' identities")
+        started = time.perf_counter()
+        self.consortium.start()
+        self.console.print(f"anvil at {self.consortium.anvil.url}; contracts deployed; "
+                           f"{len(LENDERS)} lenders admitted, each node's TLS fingerprint registered "
+                           f"({time.perf_counter() - started:.1f} s)")
+
+        self.step("2. each lender's data: generated, imported into its DuckDB, registered, governed")
+        for spec in LENDERS:
+            home = self.directory / "data" / directory_name(spec.name)
+            self.files[spec.name] = {
+                "applications": write_parquet(applications(self.rng, self.rows, self.pool, self.as_of),
+                                              home / "applications.parquet"),
+                "loans": write_parquet(loan_book(self.rng, self.rows), home / "loans.parquet"),
+            }
+        for spec in LENDERS:
+            client = self.consortium.client(spec.name)
+            config = self.consortium.node_config(spec.name)
+            for table, prices in (("applications", (20, 0)), ("loans", (50, 0))):
+                done = register_dataset(client, config.duckdb_path, config.state_database, table,
+                                        source=self.files[spec.name][table], price_per_job=prices[0],
+                                        price_per_row=prices[1])
+                self.console.print(f"{escape(spec.name)}.{table}: dataset {done.dataset_id}, {done.row_count:,} rows, "
+                                   f"fingerprint 0x{done.fingerprint.hex()[:12]}… ({done.seconds:.1f} s)")
+            expiry = _chain_now(client) + 30 * 86_400
+            set_policy(client, f"{spec.name}.applications", "all",
+                       levels={"applicant_id": ConstraintLevel.PLAINTEXT_AFTER_COMPARE,
+                               "applied_on": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
+                       expiry=expiry, kinds=(JobKind.QUERY,))
+            set_policy(client, f"{spec.name}.loans", "all",
+                       levels={"amount": ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE,
+                               "region": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
+                       expiry=expiry, kinds=(JobKind.STATISTICS,))
+        self.console.print("grants to all members for 30 days: applications (applicant_id, applied_on: "
+                           "compare; QUERY), loans (amount: aggregate, region: compare; STATISTICS); "
+                           "loans.rate stays ENCRYPTED_ONLY")
+
+        self.step("3. five member nodes, each its own process, pinned mutual TLS on loopback")
+        started = time.perf_counter()
+        self.consortium.start_nodes()
+        for spec in LENDERS:
+            config = self.consortium.node_config(spec.name)
+            self.console.print(f"{escape(spec.name)}: node on {config.listen} "
+                               f"(pid {self.consortium.nodes[spec.name].process.pid})")
+        self.console.print(f"ready in {time.perf_counter() - started:.1f} s")
+
+    # -- scenarios ------------------------------------------------------------------------------
+
+    def statistics(self) -> None:
+        self.step(f"4. secure statistics over the {len(LENDERS)} loan books, as {REQUESTER}")
+        datasets = [f"{spec.name}.loans" for spec in LENDERS]
+        text = statistics_text(datasets, "amount", ["count", "mean", "stddev_pop", "min", "max", "histogram", "median"],
+                               filter=[["region", "=", "north"]], histogram_edges=HISTOGRAM_EDGES,
+                               quantile_grid={"low": 0, "high": 500_000, "cells": 5_000})
+        outcome = self._run(text)
+        result = outcome.result
+        files = {f"l{i}": self.files[spec.name]["loans"] for i, spec in enumerate(LENDERS)}
+        union = " UNION ALL ".join(f"SELECT amount, region FROM l{i}" for i in range(len(LENDERS)))
+        (count, mean, stddev, low, high, median), = plaintext(
+            f"SELECT count(amount), avg(amount), stddev_pop(amount), min(amount), max(amount), "
+            f"quantile_disc(amount, 0.5) FROM ({union}) WHERE region = 'north'", **files)
+        edges = HISTOGRAM_EDGES
+        bins = plaintext(
+            "SELECT " + ", ".join(
+                f"count(*) FILTER (WHERE amount >= {edges[i]} AND amount {'<=' if i == len(edges) - 2 else '<'} {edges[i + 1]})"
+                for i in range(len(edges) - 1)) + f" FROM ({union}) WHERE region = 'north'", **files)[0]
+        median_cell = result.quantiles[0.5]
+        table = _table("amount of loans in region north", ["", "secure (MPC)", "plaintext (DuckDB, for comparison)"])
+        table.add_row("count", f"{result.count:,}", f"{count:,}")
+        table.add_row("mean", f"{result.mean:,.4f}", f"{mean:,.4f}")
+        table.add_row("stddev_pop", f"{result.stddev_pop:,.4f}", f"{stddev:,.4f}")
+        table.add_row("min", f"{result.min:,.2f}", f"{low:,.2f}")
+        table.add_row("max", f"{result.max:,.2f}", f"{high:,.2f}")
+        table.add_row("median", f"in [{median_cell.low:,.0f}, {median_cell.high:,.0f})", f"{median:,.2f}")
+        table.add_row("histogram", " ".join(f"{c:,}" for c in result.histogram), " ".join(f"{c:,}" for c in bins))
+        self.console.print(table)
+        self._trail(outcome)
+
+    def lending(self) -> None:
+        others = [spec.name for spec in LENDERS if spec.name != REQUESTER]
+        files = {f"l{i}": self.files[name]["applications"] for i, name in enumerate(others)}
+        first = self.as_of - dt.timedelta(days=WINDOW_DAYS - 1)
+        counts = dict(plaintext(
+            "SELECT applicant_id, count(*) FROM (" + " UNION ALL ".join(
+                f"SELECT DISTINCT applicant_id FROM l{i} WHERE applied_on BETWEEN DATE '{first}' AND DATE '{self.as_of}'"
+                for i in range(len(others))) + ") GROUP BY applicant_id", **files))
+        busiest = max(counts, key=lambda a: (counts[a], a))
+        self.step(f"5. multi-lending check, one applicant, as {REQUESTER}")
+        self.console.print(f"asking privately about {busiest}: on how many of the {len(others)} other lenders did "
+                           f"they apply in the {WINDOW_DAYS} days to {self.as_of}?")
+        text = multi_lending_text(REQUESTER, [f"{name}.applications" for name in others], as_of=self.as_of,
+                                  window_days=WINDOW_DAYS, batch_size=1, applicants=[busiest])
+        outcome = self._run(text, {"applicants": [busiest]})
+        found = outcome.result.count_for(busiest)
+        self.console.print(f"secure answer: [bold]{found}[/] lenders; plaintext answer: {counts.get(busiest, 0)}")
+        self._trail(outcome)
+
+        batch = sorted(self.rng.choice(sorted(counts), size=min(200, len(counts)), replace=False).tolist())
+        batch += [f"X{i:07d}" for i in range(20)]  # never applied anywhere
+        self.step(f"6. multi-lending check, a batch of {len(batch)} applicants in one job")
+        text = multi_lending_text(REQUESTER, [f"{name}.applications" for name in others], as_of=self.as_of,
+                                  window_days=WINDOW_DAYS, batch_size=len(batch), applicants=batch)
+        outcome = self._run(text, {"applicants": batch})
+        secure = outcome.result.counts_for(batch)
+        agree = sum(secure[a] == counts.get(a, 0) for a in batch)
+        spread = Counter(secure.values())
+        self.console.print(f"{agree} of {len(batch)} counts equal the plaintext answers; distribution "
+                           + ", ".join(f"{k} lenders: {spread[k]}" for k in sorted(spread)))
+        seconds = sum(outcome.timings.values())
+        self.console.print(f"{len(batch)} applicants in {seconds:.1f} s ({len(batch) / seconds:.0f} per second "
+                           "end to end, chain included)")
+        self._trail(outcome)
+
+    def refused(self) -> None:
+        self.step("7. a job asking for a column above its level is refused before any fee")
+        text = statistics_text([f"{spec.name}.loans" for spec in LENDERS], "rate", ["mean"])
+        requester = self.consortium.requester(REQUESTER)
+        _, plan = requester.plan(text)
+        try:
+            requester.precheck(plan)
+        except PolicyViolation as error:
+            self.console.print(f"[red]{type(error).__name__}[/]: {escape(str(error))}")
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _run(self, text: str, private: dict | None = None) -> JobOutcome:
+        requester = self.consortium.requester(REQUESTER)
+        with self.console.status("submitting…") as status:
+            outcome = requester.run(
+                text, private,
+                progress=lambda p: status.update(
+                    f"job {p.job_id}: {p.status.name.lower()} — accepted {p.accepted}/{p.roles}, inputs "
+                    f"{p.inputs_committed}/{p.inputs}, results {p.results_committed}/3 ({p.seconds:.1f} s)"))
+        timings = ", ".join(f"{k} {v:.2f} s" for k, v in outcome.timings.items())
+        self.console.print(f"job {outcome.job_id} done in {sum(outcome.timings.values()):.1f} s ({timings})")
+        return outcome
+
+    def _trail(self, outcome: JobOutcome) -> None:
+        client = self.consortium.client(REQUESTER)
+        summary = job_summary(client, outcome.job_id)
+        names = Counter(event.name for event in summary.events)
+        self.console.print(
+            f"fees: {summary.charged:,} credits paid of {summary.max_fee:,} escrowed ({summary.refund:,} refunded): "
+            + ", ".join(f"{escape(k)} {v:,}" for k, v in summary.payouts.items()))
+        self.console.print("audit trail: " + ", ".join(f"{name}×{count}" if count > 1 else name
+                                                        for name, count in names.items()))
+        commitments = ", ".join(f"input {i} 0x{item.fingerprint.hex()[:10]}…" for i, item in enumerate(summary.inputs))
+        self.console.print(f"input commitments: {commitments}")
+        results = ", ".join(f"{escape(client.label_address(n.account) or n.account)} 0x{n.result_commitment.hex()[:10]}…"
+                            for n in summary.nodes)
+        self.console.print(f"result commitments: {results}")
+        transcript = next(iter(summary.transcripts.values()))
+        verdict = "[green]identical at the 3 compute nodes[/]" if summary.transcripts_agree else "[red]DIFFER[/]"
+        self.console.print(f"session transcript 0x{transcript.hex()[:16]}…: {verdict}")
+
+
+def _table(title: str, columns: list[str]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def run_demo(console: Console, directory: Path, rows: int, pool: int, keep: bool) -> None:
+    """Run the whole demo in ``directory`` (replaced); stop every process at the end."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    started = time.perf_counter()
+    demo = Demo(console, directory, rows, pool)
+    try:
+        demo.set_up()
+        demo.statistics()
+        demo.lending()
+        demo.refused()
+    finally:
+        demo.consortium.close()
+        if not keep:
+            shutil.rmtree(directory / "consortium", ignore_errors=True)
+    console.rule(f"[bold]done in {time.perf_counter() - started:.0f} s; every process stopped")
+
