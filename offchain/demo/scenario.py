@@ -20,6 +20,7 @@ import datetime as dt
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,40 @@ WINDOW_DAYS = 30
 HISTOGRAM_EDGES = [0, 10_000, 25_000, 50_000, 100_000, 5_000_000]
 
 
+def offer_data(consortium: LocalConsortium, directory: Path, rng: np.random.Generator, rows: int, pool: int,
+               as_of: dt.date, report: Callable[[str], None] = lambda line: None,
+               members: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
+    """Generate, import, register and grant every member's ``applications`` and ``loans``.
+
+    Returns the Parquet file of each table, by member, for plaintext answers.
+    """
+    files: dict[str, dict[str, Path]] = {}
+    for name in members or list(consortium.members):
+        home = directory / directory_name(name)
+        files[name] = {
+            "applications": write_parquet(applications(rng, rows, pool, as_of), home / "applications.parquet"),
+            "loans": write_parquet(loan_book(rng, rows), home / "loans.parquet"),
+        }
+    for name, tables in files.items():
+        client = consortium.client(name)
+        config = consortium.node_config(name)
+        for table, price in (("applications", 20), ("loans", 50)):
+            done = register_dataset(client, config.duckdb_path, config.state_database, table,
+                                    source=tables[table], price_per_job=price)
+            report(f"{name}.{table}: dataset {done.dataset_id}, {done.row_count:,} rows, "
+                   f"fingerprint 0x{done.fingerprint.hex()[:12]}… ({done.seconds:.1f} s)")
+        expiry = _chain_now(client) + 30 * 86_400
+        set_policy(client, f"{name}.applications", "all",
+                   levels={"applicant_id": ConstraintLevel.PLAINTEXT_AFTER_COMPARE,
+                           "applied_on": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
+                   expiry=expiry, kinds=(JobKind.QUERY,))
+        set_policy(client, f"{name}.loans", "all",
+                   levels={"amount": ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE,
+                           "region": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
+                   expiry=expiry, kinds=(JobKind.STATISTICS,))
+    return files
+
+
 class Demo:
     """The demo's state: the consortium, where the generated files are, what the requester asked."""
 
@@ -76,31 +111,8 @@ class Demo:
                            f"({time.perf_counter() - started:.1f} s)")
 
         self.step("2. each lender's data: generated, imported into its DuckDB, registered, governed")
-        for spec in LENDERS:
-            home = self.directory / "data" / directory_name(spec.name)
-            self.files[spec.name] = {
-                "applications": write_parquet(applications(self.rng, self.rows, self.pool, self.as_of),
-                                              home / "applications.parquet"),
-                "loans": write_parquet(loan_book(self.rng, self.rows), home / "loans.parquet"),
-            }
-        for spec in LENDERS:
-            client = self.consortium.client(spec.name)
-            config = self.consortium.node_config(spec.name)
-            for table, prices in (("applications", (20, 0)), ("loans", (50, 0))):
-                done = register_dataset(client, config.duckdb_path, config.state_database, table,
-                                        source=self.files[spec.name][table], price_per_job=prices[0],
-                                        price_per_row=prices[1])
-                self.console.print(f"{escape(spec.name)}.{table}: dataset {done.dataset_id}, {done.row_count:,} rows, "
-                                   f"fingerprint 0x{done.fingerprint.hex()[:12]}… ({done.seconds:.1f} s)")
-            expiry = _chain_now(client) + 30 * 86_400
-            set_policy(client, f"{spec.name}.applications", "all",
-                       levels={"applicant_id": ConstraintLevel.PLAINTEXT_AFTER_COMPARE,
-                               "applied_on": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
-                       expiry=expiry, kinds=(JobKind.QUERY,))
-            set_policy(client, f"{spec.name}.loans", "all",
-                       levels={"amount": ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE,
-                               "region": ConstraintLevel.PLAINTEXT_AFTER_COMPARE},
-                       expiry=expiry, kinds=(JobKind.STATISTICS,))
+        self.files = offer_data(self.consortium, self.directory / "data", self.rng, self.rows, self.pool,
+                                self.as_of, report=lambda line: self.console.print(escape(line)))
         self.console.print("grants to all members for 30 days: applications (applicant_id, applied_on: "
                            "compare; QUERY), loans (amount: aggregate, region: compare; STATISTICS); "
                            "loans.rate stays ENCRYPTED_ONLY")

@@ -1,0 +1,161 @@
+"""Governed jobs end to end: real node processes, a real anvil, TLS on loopback.
+
+One consortium for the module (four lenders, small generated data); each test
+runs jobs through the chain as Aurora Bank and compares with DuckDB over the
+same files in the clear.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from offchain.chain.errors import AccessPolicyNoGrant
+from offchain.chain.models import JobStatus
+from offchain.demo.data import plaintext
+from offchain.lending.program import multi_lending_text
+from offchain.stats.program import statistics_text
+from tests.e2e.world import OTHERS, REQUESTER, World, build_world
+
+pytestmark = pytest.mark.slow
+EDGES = [0, 10_000, 50_000, 5_000_000]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    built = build_world(tmp_path_factory.mktemp("e2e-jobs"))
+    try:
+        yield built
+    finally:
+        built.consortium.close()
+
+
+def _unseen(world: World, *arguments: str, member: str = REQUESTER) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "offchain.cli", *arguments, "--config", str(world.consortium.config_path(member))],
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def test_statistics_over_four_loan_books_match_duckdb_and_pay_owners_and_nodes(world: World) -> None:
+    members = list(world.consortium.members)
+    text = statistics_text([f"{m}.loans" for m in members], "amount",
+                           ["count", "sum", "mean", "var_pop", "min", "max", "histogram"],
+                           filter=[["region", "in", ["north", "east"]]], histogram_edges=EDGES)
+    requester = world.consortium.requester(REQUESTER)
+    client = requester.client
+    before = client.billing.balance_of(requester.address)
+
+    outcome = requester.run(text)
+
+    files = {f"l{i}": world.files[m]["loans"] for i, m in enumerate(members)}
+    union = " UNION ALL ".join(f"SELECT amount, region FROM l{i}" for i in range(len(members)))
+    (count, total, mean, variance, low, high), = plaintext(
+        f"SELECT count(amount), sum(amount), avg(amount), var_pop(amount), min(amount), max(amount) "
+        f"FROM ({union}) WHERE region IN ('north', 'east')", **files)
+    result = outcome.result
+    assert result.ok and result.count == count
+    assert result.sum == pytest.approx(total, abs=count * 2 ** -15)
+    assert result.mean == pytest.approx(mean, abs=1e-3)
+    assert result.var_pop == pytest.approx(variance, rel=1e-6)
+    assert (result.min, result.max) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+    bins = plaintext("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE amount >= {EDGES[i]} AND amount {'<=' if i == len(EDGES) - 2 else '<'} {EDGES[i + 1]})"
+        for i in range(len(EDGES) - 1)) + f" FROM ({union}) WHERE region IN ('north', 'east')", **files)[0]
+    assert result.histogram == tuple(bins)
+
+    assert outcome.transcripts_agree
+    assert client.jobs.status(outcome.job_id) is JobStatus.FINALIZED
+    assert client.billing.balance_of(requester.address) == before - outcome.charged
+    assert outcome.charged > 0 and outcome.charged + outcome.refund == outcome.max_fee
+    assert set(outcome.payouts) >= set(members) - {REQUESTER}  # owners (and nodes) were paid
+
+
+def test_multi_lending_single_applicant_and_batch_match_plaintext(world: World) -> None:
+    counts = world.lending_counts()
+    requester = world.consortium.requester(REQUESTER)
+    lenders = [f"{name}.applications" for name in OTHERS]
+    busiest = max(counts, key=lambda a: (counts[a], a))
+
+    single = requester.run(multi_lending_text(REQUESTER, lenders, as_of=world.as_of, window_days=30,
+                                              batch_size=1, applicants=[busiest]), {"applicants": [busiest]})
+    assert single.result.count_for(busiest) == counts[busiest] >= 1
+
+    batch = sorted(counts)[:60] + ["NOBODY-1", "NOBODY-2"]
+    outcome = requester.run(multi_lending_text(REQUESTER, lenders, as_of=world.as_of, window_days=30,
+                                               batch_size=len(batch), applicants=batch), {"applicants": batch})
+    secure = outcome.result.counts_for(batch)
+    assert secure == {a: counts.get(a, 0) for a in batch}
+    assert outcome.transcripts_agree
+
+
+def test_a_requester_without_a_grant_is_refused_by_the_chain(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    text = statistics_text(["Delta Lending.ledger"], "amount", ["count"])
+    _, plan = requester.plan(text)
+    with pytest.raises(AccessPolicyNoGrant, match="ledger|dataset"):
+        requester.submit(requester.build_request(plan, fee_cap=10_000))
+    # The CLI says the same in one red line and exits 1.
+    done = _unseen(world, "stats", "--datasets", "Delta Lending.ledger", "--column", "amount", "--stat", "count")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("AccessPolicyNoGrant: ")
+
+
+def test_a_column_asked_above_its_level_is_refused_before_any_fee(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    before = requester.client.billing.balance_of(requester.address)
+    jobs_before = requester.client.jobs.job_count()
+    done = _unseen(world, "stats", "--datasets", "Borealis Credit.loans,Cobalt Finance.loans",
+                   "--column", "rate", "--stat", "mean")
+    assert done.returncode == 1
+    assert done.stderr.startswith("PolicyViolation: column Borealis Credit.loans.rate is granted to you at "
+                                  "level ENCRYPTED_ONLY, but the job needs PLAINTEXT_AFTER_AGGREGATE")
+    assert requester.client.billing.balance_of(requester.address) == before
+    assert requester.client.jobs.job_count() == jobs_before
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("stats", "--datasets", "Borealis Credit.loans", "--column", "amount", "--stat", "mode"),
+     "InputError: unknown statistics ['mode']"),
+    (("stats", "--datasets", "Borealis Credit.loans", "--column", "colour", "--stat", "mean"), "InputError: "),
+    (("stats", "--datasets", "Southbank.loans", "--column", "amount", "--stat", "mean"),
+     "InputError: no member named 'Southbank'"),
+    (("stats", "--datasets", "Borealis Credit.loans", "--column", "amount", "--stat", "mean",
+      "--where", "region ~ north"), "InputError: a condition is 'column op literal'"),
+    (("lending", "check", "--lenders", "Borealis Credit.applications", "--applicant", "A1"), "InputError: "),
+])
+def test_malformed_job_specs_give_one_clear_line(world: World, arguments: tuple[str, ...], message: str) -> None:
+    done = _unseen(world, *arguments)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_jobs_show_prints_status_fees_commitments_and_the_trail(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    outcome = requester.run(statistics_text([f"{m}.loans" for m in OTHERS], "amount", ["count"]))
+    done = subprocess.run([sys.executable, "-m", "offchain.cli", "jobs", "show", str(outcome.job_id),
+                           "--deployment", str(world.consortium.directory / "deployment.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for expected in ("finalized", "identical at the 3 nodes", "Jobs.JobRequested", "Jobs.InputCommitted",
+                     "Jobs.ResultCommitted", "Billing.Metered", f"{outcome.charged:,} paid"):
+        assert expected in done.stdout, expected
+
+
+def test_cli_statistics_job_prints_the_result(world: World) -> None:
+    done = _unseen(world, "stats", "--datasets", ",".join(f"{m}.loans" for m in OTHERS), "--column", "amount",
+                   "--stat", "count,mean")
+    assert done.returncode == 0, done.stderr
+    files = {f"l{i}": world.files[m]["loans"] for i, m in enumerate(OTHERS)}
+    (count,), = plaintext("SELECT count(*) FROM (" + " UNION ALL ".join(f"SELECT * FROM l{i}" for i in range(3))
+                          + ")", **files)
+    assert f"{count:,}" in done.stdout and "finalized" in done.stdout
+
+
+def test_the_nodes_logged_no_unexpected_failure(world: World) -> None:
+    for name in world.consortium.members:
+        log = world.consortium.node_config(name).log_file.read_text()
+        assert "Traceback" not in log and "unexpected failure" not in log, log[-3000:]

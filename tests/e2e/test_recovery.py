@@ -1,0 +1,181 @@
+"""Failures end to end: changed data, crashed and absent nodes, a cheating node, a regulator's freeze.
+
+Every test here runs real node processes against a real anvil; faults are
+injected by restarting one node under ``tests/e2e/faulty_node.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from offchain.chain.models import JobStatus
+from offchain.client.datasets import register_dataset
+from offchain.client.trail import job_trail
+from offchain.data.store import LocalStore
+from offchain.demo.data import plaintext
+from offchain.errors import JobDeclined, JobExpired, ShareMismatch
+from offchain.lending.program import multi_lending_text
+from offchain.node.catalog import ChainCatalog
+from offchain.stats.program import statistics_text
+from tests.e2e.world import OTHERS, REQUESTER, World, build_world, wait_for
+
+pytestmark = pytest.mark.slow
+NODES = OTHERS  # Borealis (party 0), Cobalt (party 1), Delta (party 2)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    built = build_world(tmp_path_factory.mktemp("e2e-recovery"), session_timeout=10.0)
+    try:
+        yield built
+    finally:
+        built.consortium.close()
+
+
+def _addresses(world: World, names) -> tuple[str, ...]:
+    return tuple(world.consortium.client(name).address for name in names)
+
+
+def _count_text(world: World, datasets=OTHERS) -> str:
+    return statistics_text([f"{name}.loans" for name in datasets], "amount", ["count", "sum"])
+
+
+def _row_count(world: World) -> int:
+    files = {f"l{i}": world.files[name]["loans"] for i, name in enumerate(OTHERS)}
+    (count,), = plaintext("SELECT count(amount) FROM (" + " UNION ALL ".join(
+        f"SELECT amount FROM l{i}" for i in range(len(OTHERS))) + ")", **files)
+    return count
+
+
+def _steps(world: World, name: str, job_id: int) -> dict[str, tuple]:
+    path = world.consortium.node_config(name).state_database
+    with sqlite3.connect(path) as connection:
+        return {row[0]: row[1:] for row in connection.execute(
+            "SELECT step, tx_hash, detail FROM steps WHERE job_id = ?", (job_id,))}
+
+
+def _phase(world: World, name: str, job_id: int) -> str | None:
+    with sqlite3.connect(world.consortium.node_config(name).state_database) as connection:
+        row = connection.execute("SELECT phase FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    return row[0] if row else None
+
+
+def test_a_dataset_whose_data_changed_is_refused_until_a_new_version(world: World) -> None:
+    owner = "Cobalt Finance"
+    config = world.consortium.node_config(owner)
+    writer = LocalStore(config.duckdb_path)
+    writer.query("UPDATE loans SET amount = amount * 2 WHERE loan_id % 7 = 0")
+    writer.close()
+    requester = world.consortium.requester(REQUESTER)
+    with pytest.raises(JobDeclined, match="Cobalt Finance said: DatasetChanged: data changed without a new "
+                                          "version.*unseen dataset register --new-version"):
+        requester.run(_count_text(world), compute_nodes=_addresses(world, NODES))
+    published = register_dataset(world.consortium.client(owner), config.duckdb_path, config.state_database,
+                                 "loans", new_version=True)
+    assert published.version == 2
+    outcome = requester.run(_count_text(world), compute_nodes=_addresses(world, NODES))
+    assert outcome.result.ok and outcome.transcripts_agree
+
+
+def test_a_node_killed_after_its_commit_is_mined_resumes_without_sending_it_again(world: World) -> None:
+    victim = "Cobalt Finance"
+    marker = world.start_faulty(victim, "crash-before-recording-commit-result")
+    requester = world.consortium.requester(REQUESTER)
+    text = _count_text(world)
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan, compute_nodes=_addresses(world, NODES))
+    job_id, _ = requester.submit(request)
+    wait_for(marker.exists, 120, "the node to crash after its commitResult was mined")
+    wait_for(lambda: not world.consortium.nodes[victim].alive(), 10, "the process to die")
+    assert requester.client.jobs.status(job_id) is JobStatus.COMMITTED  # its commitment did reach the chain
+    world.consortium.start_node(victim)  # the ordinary node, on the same state
+    wait_for(lambda: _steps(world, victim, job_id).get("commit-result"), 60, "the restarted node to catch up")
+    assert _steps(world, victim, job_id)["commit-result"] == (None, "found done on chain")
+    requester.wait(job_id)
+    outputs = requester.fetch(job_id, request, plan)
+    assert int(outputs["count"][0]) == _row_count(world)
+    requester.finalize(job_id)
+    trail = [event.name for event in job_trail(requester.client, job_id)]
+    assert trail.count("ResultCommitted") == 3 and trail.count("InputCommitted") == 3  # each step once
+
+
+def test_a_node_killed_in_the_mpc_session_rejoins_and_the_job_completes(world: World) -> None:
+    victim = "Delta Lending"
+    marker = world.start_faulty(victim, "crash-in-mpc")
+    requester = world.consortium.requester(REQUESTER)
+    text = _count_text(world)
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan, compute_nodes=_addresses(world, NODES))
+    job_id, _ = requester.submit(request)
+    wait_for(marker.exists, 120, "the node to crash inside the MPC session")
+    wait_for(lambda: not world.consortium.nodes[victim].alive(), 10, "the process to die")
+    world.consortium.start_node(victim)
+    assert requester.wait(job_id, timeout=120) is JobStatus.COMMITTED
+    outputs = requester.fetch(job_id, request, plan)
+    assert int(outputs["count"][0]) == _row_count(world)
+    requester.finalize(job_id)
+    for name in NODES:
+        assert "commit-result" in _steps(world, name, job_id)
+
+
+def test_a_node_down_past_the_deadline_expires_the_job_refunds_and_catches_up(world: World) -> None:
+    absent = "Borealis Credit"
+    world.consortium.stop_node(absent, kill=True)
+    requester = world.consortium.requester(REQUESTER)
+    before = requester.client.billing.balance_of(requester.address)
+    with pytest.raises(JobExpired):
+        requester.run(_count_text(world), compute_nodes=_addresses(world, NODES), deadline_seconds=12)
+    job_id = requester.client.jobs.job_count()
+    assert requester.client.jobs.status(job_id) is JobStatus.EXPIRED
+    assert requester.client.billing.balance_of(requester.address) == before  # the escrow came back whole
+    world.consortium.start_node(absent)
+    wait_for(lambda: _phase(world, absent, job_id) == "closed", 60, "the restarted node to close the job")
+    assert not any(step.startswith(("accept", "commit")) for step in _steps(world, absent, job_id))
+    # Nothing was lost: the node works as before.
+    outcome = requester.run(_count_text(world), compute_nodes=_addresses(world, NODES))
+    assert outcome.result.ok
+
+
+def test_a_compute_node_that_tampers_with_its_result_is_named_and_disputed(world: World) -> None:
+    cheater = "Cobalt Finance"  # party 1
+    world.start_faulty(cheater, "tamper-result")
+    try:
+        requester = world.consortium.requester(REQUESTER)
+        with pytest.raises(ShareMismatch, match="compute node Cobalt Finance \\(party 1\\) deviated"):
+            requester.run(_count_text(world), compute_nodes=_addresses(world, NODES))
+        job_id = requester.client.jobs.job_count()
+        assert requester.client.jobs.status(job_id) is JobStatus.DISPUTED
+        dispute = requester.client.jobs.dispute_of(job_id)
+        assert dispute.suspect == world.consortium.client(cheater).address
+        assert dispute.evidence_hash != bytes(32)
+        evidence = list((world.consortium.node_config(REQUESTER).state_dir / "evidence").glob(f"job-{job_id}-*.json"))
+        assert len(evidence) == 1 and "replicated share components disagree" in evidence[0].read_text()
+    finally:
+        world.consortium.stop_node(cheater)
+        world.consortium.start_node(cheater)
+
+
+def test_a_dataset_frozen_by_the_regulator_is_declined_by_its_owner_node(world: World) -> None:
+    owner = "Delta Lending"
+    world.consortium.stop_node(owner)
+    requester = world.consortium.requester(REQUESTER)
+    lenders = [f"{name}.applications" for name in OTHERS]
+    applicant = sorted(world.lending_counts())[0]
+    text = multi_lending_text(REQUESTER, lenders, as_of=world.as_of, window_days=30, batch_size=1,
+                              applicants=[applicant])
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan, compute_nodes=_addresses(world, ("Borealis Credit", "Cobalt Finance",
+                                                                             "Aurora Bank")))
+    job_id, _ = requester.submit(request)
+    dataset = ChainCatalog(requester.client).dataset(f"{owner}.applications")
+    regulator = world.consortium.client("regulator")
+    regulator.catalog.freeze(dataset.dataset_id, "inquiry into application data").transact()
+    try:
+        world.consortium.start_node(owner)
+        with pytest.raises(JobDeclined, match="Delta Lending said: PolicyViolation: dataset .* is frozen by the regulator"):
+            requester.wait(job_id, timeout=60)
+    finally:
+        regulator.catalog.unfreeze(dataset.dataset_id).transact()
