@@ -126,7 +126,8 @@ class Requester:
     """One member asking for jobs, with its signing key and its node's TLS identity."""
 
     def __init__(self, client: ChainClient, identity: NodeIdentity, *, evidence_dir: Path | None = None,
-                 service_call: ServiceCall = default_service_call, service_timeout: float = 60.0) -> None:
+                 service_call: ServiceCall = default_service_call, service_timeout: float = 60.0,
+                 poll_seconds: float = POLL_SECONDS) -> None:
         if client.signer is None:
             raise ConfigError("a requester needs a signing key (the member's key source)")
         self.client = client
@@ -135,6 +136,7 @@ class Requester:
         self.evidence_dir = evidence_dir
         self.service_call = service_call
         self.service_timeout = service_timeout
+        self.poll_seconds = poll_seconds
 
     @classmethod
     def from_node_config(cls, config: Any) -> Requester:
@@ -258,7 +260,7 @@ class Requester:
             if timeout is not None and time.monotonic() - started > timeout:
                 raise JobExpired(f"job {job_id} is still {record.status.name.lower()} after {timeout:.0f} s; "
                                  f"it expires at its deadline ({record.deadline})", job_id)
-            time.sleep(POLL_SECONDS)
+            time.sleep(self.poll_seconds)
 
     def fetch(self, job_id: int, request: JobRequest, plan: Plan) -> dict[str, np.ndarray]:
         """Fetch, check against the commitments, and reconstruct the outputs; dispute on mismatch."""
