@@ -159,8 +159,35 @@ class Requester:
         return program, program.plan(text, ChainCatalog(self.client, block=block))
 
     def precheck(self, plan: Plan, recipient: str | None = None) -> None:
-        """Raise ``PolicyViolation`` naming the first column use above the requester's level."""
+        """Raise ``PolicyViolation`` for the first rule the job breaks, in words.
+
+        Mirrors ``AccessPolicy``'s order: a grant on every input dataset that
+        is not the requester's own (active, unexpired, allowing the kind), then
+        every column use against the level of the requester (and of a
+        separate recipient). The chain checks all of it again at request time.
+        """
         catalog = ChainCatalog(self.client)
+        now = _chain_now(self.client)
+        for input_plan in plan.inputs:
+            dataset = input_plan.dataset
+            if dataset.owner == self.address:
+                continue
+            own, everyone = self.client.call_many([
+                (self.client.access_policy.handle, "grant", (dataset.dataset_id, self.address)),
+                (self.client.access_policy.handle, "grant", (dataset.dataset_id, "0x" + "00" * 20)),
+            ])
+            grant, holder = (own, "your") if own["active"] else (everyone, "the all-members")
+            if not grant["active"]:
+                raise PolicyViolation(
+                    f"you hold no grant on {dataset.reference}; ask {dataset.owner_name} for one "
+                    f"(`unseen grant set {dataset.name} --to <you> --kinds {plan.kind.name.lower()} --expires 30d`)"
+                )
+            if now > grant["expiry"]:
+                raise PolicyViolation(f"{holder} grant on {dataset.reference} expired; ask {dataset.owner_name} to renew it")
+            if not grant["allowedKinds"] & (1 << int(plan.kind)):
+                raise PolicyViolation(
+                    f"{holder} grant on {dataset.reference} does not allow {plan.kind.name} jobs; ask {dataset.owner_name}"
+                )
         for party in {self.address, to_checksum_address(recipient or self.address)}:
             for use in plan.uses:
                 dataset = plan.inputs[use.input_index].dataset

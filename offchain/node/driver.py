@@ -269,6 +269,8 @@ class JobDriver:
     def _compute(self, row: JobRow, snapshot: JobSnapshot, authorized: Authorized) -> Any:
         job, party = row.description, row.party
         if snapshot.nodes[party].result_committed:
+            if self.state.step(job.job_id, "commit-result") is None:  # sent, then crashed before recording
+                self.state.record_step(job.job_id, "commit-result", detail="found done on chain")
             return "done"
         if snapshot.status is not JobStatus.RUNNING or snapshot.job.pending_inputs:
             return None  # InputCommitted / JobStarted wake the job

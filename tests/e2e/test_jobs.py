@@ -69,7 +69,8 @@ def test_statistics_over_four_loan_books_match_duckdb_and_pay_owners_and_nodes(w
 
     assert outcome.transcripts_agree
     assert client.jobs.status(outcome.job_id) is JobStatus.FINALIZED
-    assert client.billing.balance_of(requester.address) == before - outcome.charged
+    # The requester pays the fee, and is paid as the owner of its own input.
+    assert client.billing.balance_of(requester.address) == before - outcome.charged + outcome.payouts[REQUESTER]
     assert outcome.charged > 0 and outcome.charged + outcome.refund == outcome.max_fee
     assert set(outcome.payouts) >= set(members) - {REQUESTER}  # owners (and nodes) were paid
 
@@ -98,10 +99,11 @@ def test_a_requester_without_a_grant_is_refused_by_the_chain(world: World) -> No
     _, plan = requester.plan(text)
     with pytest.raises(AccessPolicyNoGrant, match="ledger|dataset"):
         requester.submit(requester.build_request(plan, fee_cap=10_000))
-    # The CLI says the same in one red line and exits 1.
+    # The CLI's pre-check says it in words, in one red line, before any fee, and exits 1.
     done = _unseen(world, "stats", "--datasets", "Delta Lending.ledger", "--column", "amount", "--stat", "count")
     assert done.returncode == 1, done.stderr
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("AccessPolicyNoGrant: ")
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("PolicyViolation: you hold no grant on Delta Lending.ledger; ask Delta Lending")
 
 
 def test_a_column_asked_above_its_level_is_refused_before_any_fee(world: World) -> None:

@@ -80,6 +80,11 @@ def _requested(member: Callable[[int], ChainClient], tmp_path: Path) -> tuple[Re
     text = statistics_text(["Northbank.loans", "Eastern Mutual Insurance.loans"], "amount", ["mean", "count"],
                            filter=[["region", "=", "north"]])
     _, plan = asker.plan(text)
+    with pytest.raises(PolicyViolation, match=r"you hold no grant on Northbank.loans; ask Northbank"):
+        asker.precheck(plan)
+    expiry = int(north.rpc.request("eth_getBlockByNumber", "latest", False)["timestamp"], 16) + 3600
+    for owner, dataset_id in ((north, north_id), (eastern, eastern_id)):
+        set_policy(owner, str(dataset_id), "Westland Credit Union", expiry=expiry, kinds=(JobKind.STATISTICS,))
     with pytest.raises(PolicyViolation, match=r"Northbank.loans.amount is granted to you at level ENCRYPTED_ONLY"):
         asker.precheck(plan)
     _grant(north, north_id, "Westland Credit Union")
