@@ -13,7 +13,10 @@ produce the same key::
 parameter: the keys never leave the members in the clear, so it serves as
 domain separation between consortia, not as a secret); ``tag`` is ``s``
 for string ids, whose ``value`` is the NFC normalisation of the id (UTF-8),
-and ``i`` for int64 ids, whose ``value`` is the decimal text.
+and ``i`` for int64 ids, whose ``value`` is the decimal text. A string id
+containing the character U+0000 is not a valid applicant id: the requester
+refuses it and lenders leave such rows out (DuckDB's normalisation stops at
+that character, so its key would not be canonical).
 
 **Collisions.** Keys are 62 bits. Two different applicants with the same
 key make a lender holding one of them count for the other: for one query
@@ -73,6 +76,14 @@ def key_sql(column: str, id_type: str) -> str:
     return f"substr(sha256(concat(?, {value})), 1, 16)"
 
 
+def valid_id_sql(column: str, id_type: str) -> str:
+    """Return the SQL condition a lender's applicant id must meet to get a key."""
+    quoted = f'"{column}"'
+    if id_type == "string":
+        return f"{quoted} IS NOT NULL AND NOT contains({quoted}, chr(0))"
+    return f"{quoted} IS NOT NULL"
+
+
 def keys_from_hex(digits: Iterable[str]) -> np.ndarray:
     """Turn 16-hex-digit strings (from :func:`key_sql`) into sorted, distinct 62-bit keys."""
     joined = "".join(digits)
@@ -87,6 +98,10 @@ def applicant_key(value: object, id_key: str, id_type: str) -> int:
     if id_type == "string":
         if not isinstance(value, str):
             raise InputError(f"applicant ids are strings here; got {value!r}")
+        if "\x00" in value:
+            raise InputError(
+                f"applicant id {value!r} contains U+0000, which no applicant id may contain"
+            )
         text = unicodedata.normalize("NFC", value)
     else:
         if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:

@@ -30,6 +30,7 @@ from offchain.lending.encoding import (
     key_sql,
     keys_from_hex,
     text_prefix,
+    valid_id_sql,
 )
 from offchain.lending.hashing import cuckoo_place, simple_hash_table
 from offchain.lending.spec import LendingSpec
@@ -53,7 +54,7 @@ def window_keys(spec: LendingSpec, input_index: int, store: LocalStore) -> np.nd
     day = f'CAST("{spec.date_column}" AS DATE)'
     sql = (
         f'SELECT DISTINCT {key_sql(spec.id_column, spec.id_type)} AS k FROM "{dataset.name}" '
-        f'WHERE "{spec.id_column}" IS NOT NULL AND {day} BETWEEN ? AND ?'
+        f"WHERE {valid_id_sql(spec.id_column, spec.id_type)} AND {day} BETWEEN ? AND ?"
     )
     found = store.query(sql, [text_prefix(spec.id_key, spec.id_type), spec.first_day, spec.as_of])
     return keys_from_hex(found["k"].tolist())
