@@ -107,5 +107,11 @@ def applicant_key(value: object, id_key: str, id_type: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
             raise InputError(f"applicant ids are int64 here; got {value!r}")
         text = str(value)
-    digest = hashlib.sha256((text_prefix(id_key, id_type) + text).encode()).digest()
+    try:
+        encoded = (text_prefix(id_key, id_type) + text).encode()
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"applicant id {value!r} is not valid Unicode text: {exc.reason}"
+        ) from None
+    digest = hashlib.sha256(encoded).digest()
     return int.from_bytes(digest[:8], "big") & int(KEY_MASK)
