@@ -25,14 +25,19 @@ at most ``M / 2**62`` (``2.2e-11`` for ``M = 10**8``), for a batch of ``m``
 queries ``m * M / 2**62`` (``2.2e-7`` for ``m = 10**4``).
 
 **Dummies.** Real keys lie below ``2**62``. Padding uses values with the top
-bit set: the requester's empty slots hold ``2**63 + slot``, lenders' empty
-places hold ``2**63 + 2**62``. A dummy therefore never equals a real key nor
-a dummy of the other side, and can never be counted.
+bit set: the requester's empty slots hold ``2**63 + slot``; lenders' empty
+places hold ``2**63 + 2**62 + r`` with ``r`` fresh random 62-bit values. A
+dummy therefore never equals a real key nor a dummy of the other side, and
+can never be counted. Lenders' dummies are random, not a constant, so that
+a requester that deviates from the protocol cannot put a lender's dummy
+value in a slot and learn, from the parity of the matches, how full that
+lender's bins are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -44,11 +49,17 @@ from offchain.errors import InputError
 KEY_BITS = 62
 KEY_MASK = np.uint64((1 << KEY_BITS) - 1)
 REQUESTER_DUMMY = np.uint64(1 << 63)
-LENDER_DUMMY = np.uint64((1 << 63) | (1 << 62))
+LENDER_DUMMY = np.uint64((1 << 63) | (1 << 62))  # lowest lender dummy; see lender_dummies
 PREFIX = "unseen/applicant-key/v1"
 DEFAULT_ID_KEY = hashlib.sha256(b"unseen consortium applicant key, version 1").hexdigest()
 ID_TYPES = ("string", "int64")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def lender_dummies(count: int) -> np.ndarray:
+    """Return ``count`` unpredictable lender padding values ``2**63 + 2**62 + r``, ``r`` from the OS CSPRNG."""
+    random = np.frombuffer(os.urandom(8 * count), dtype=np.uint64)
+    return np.bitwise_or(np.bitwise_and(random, KEY_MASK), LENDER_DUMMY)
 
 
 def check_id_key(id_key: str) -> str:

@@ -17,6 +17,7 @@ from offchain.lending.encoding import (
     applicant_key,
     key_sql,
     keys_from_hex,
+    lender_dummies,
     text_prefix,
 )
 from offchain.lending.hashing import (
@@ -74,6 +75,12 @@ def test_ids_with_a_nul_character_are_refused_and_skipped() -> None:
     assert valid is False
 
 
+def test_lender_dummies_are_unpredictable_and_never_keys_or_requester_dummies() -> None:
+    dummies = lender_dummies(100_000)
+    assert np.all(dummies >= np.uint64(2**63 + 2**62))
+    assert np.unique(dummies).size == dummies.size  # 62 random bits: no repeats in practice
+
+
 def test_keys_are_62_bits_and_separated_by_type_and_consortium_key() -> None:
     assert applicant_key("7", DEFAULT_ID_KEY, "string") != applicant_key(7, DEFAULT_ID_KEY, "int64")
     assert applicant_key("x", DEFAULT_ID_KEY, "string") != applicant_key("x", "1" * 64, "string")
@@ -97,14 +104,14 @@ def test_simple_hashing_puts_each_key_in_each_candidate_bin_exactly_once() -> No
     keys = np.unique(rng.integers(0, 2**62, 3000, dtype=np.uint64))
     bins = 7  # few bins: candidate bins of one key often coincide
     load = max_load(keys.size, bins)
-    table = simple_hash_table(keys, "ab" * 16, bins, load, np.uint64(2**63 + 2**62))
+    table = simple_hash_table(keys, "ab" * 16, bins, load, lender_dummies(bins * load))
     candidates = candidate_bins(keys, "ab" * 16, bins)
     for index in range(keys.size):
         for bin_index in range(bins):
             expected = int(bin_index in candidates[:, index])
             assert np.count_nonzero(table[bin_index] == keys[index]) == expected
     with pytest.raises(InputError, match="new seed"):
-        simple_hash_table(keys, "ab" * 16, bins, 10, np.uint64(2**63))
+        simple_hash_table(keys, "ab" * 16, bins, 10, lender_dummies(bins * 10))
 
 
 def test_the_load_bound_is_safe_and_not_wasteful() -> None:

@@ -120,7 +120,7 @@ def test_sizes_seen_by_compute_nodes_do_not_depend_on_the_data(lenders: Lenders)
         keys = lender_array(spec, index, store)
         assert keys.shape == (spec.padded_length(index),)
         # the lender with no application in the window shares only dummies
-        assert (np.all(keys == LENDER_DUMMY)) == (index == 3)
+        assert (np.all(keys >= LENDER_DUMMY)) == (index == 3)
     arrays = requester_arrays(spec, ["A00001"])
     assert arrays["queries"].shape == (spec.slots,)
     assert np.count_nonzero(arrays["queries"] < REQUESTER_DUMMY) == 1
