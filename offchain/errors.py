@@ -176,4 +176,4 @@ class TooFewRows(ResultWithheld):
 
 
 class ValueOutOfRange(ResultWithheld, ValueError):
-    """A value lies outside the bound the job declared, so sums and moments are withheld."""
+    """A value lies outside the bound the job declared, so the job's statistics are withheld."""
