@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from offchain.errors import InputError
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, product_terms, raw_product_terms
 from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.normalize import (
     bits_to_integers,
@@ -60,7 +60,7 @@ def linear_terms(
     Each ``x_i`` is at ``scale`` fractional bits and each real ``c_i`` is
     encoded at ``scale`` bits, ready for one truncation by ``scale``.
     """
-    term = runtime.zero_sharing(pairs[0][1].shape)
+    term = np.zeros(pairs[0][1].shape, dtype=np.uint64)
     for coefficient, share in pairs:
         term += share.components[0] * encode_constant(coefficient, scale)
     if runtime.party == 0:
@@ -88,10 +88,10 @@ def _goldschmidt(runtime, a: FixedPointShare, output_bits: list[int]) -> list[Fi
     """Return ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``, truncated to each of ``output_bits``."""
     D = INTERNAL_BITS
     c0, c1, c2 = RECIPROCAL_INITIAL
-    (a2,) = truncate_many(runtime, [(product_terms(a, a), D)])
+    (a2,) = truncate_many(runtime, [(raw_product_terms(a, a), D)])
     a2 = _fixed(runtime, a2, D)
     a3, w0 = truncate_many(
-        runtime, [(product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)]
+        runtime, [(raw_product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)]
     )
     a3, w0 = _fixed(runtime, a3, D), _fixed(runtime, w0, D)
     (e0,) = truncate_many(
@@ -100,10 +100,10 @@ def _goldschmidt(runtime, a: FixedPointShare, output_bits: list[int]) -> list[Fi
     e0 = _fixed(runtime, e0, D)
     one_plus_e0 = e0 + 1.0
     w1, e1 = truncate_many(
-        runtime, [(product_terms(w0, one_plus_e0), D), (product_terms(e0, e0), D)]
+        runtime, [(raw_product_terms(w0, one_plus_e0), D), (raw_product_terms(e0, e0), D)]
     )
     w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
-    product = product_terms(w1, e1 + 1.0)
+    product = raw_product_terms(w1, e1 + 1.0)
     finals = truncate_many(runtime, [(product, 2 * D - bits) for bits in output_bits])
     return [_fixed(runtime, c, bits) for c, bits in zip(finals, output_bits, strict=True)]
 
@@ -148,25 +148,22 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     D = INTERNAL_BITS
     middle_top = 2 * f - 1  # the middle regime covers f <= k <= 2f - 1
     first_shift = max(1, 61 - 3 * f)
-    # 1. Normalise y: F = ±2**(60-k), a = |y| / 2**(k+1) at D bits; L, M: powers for small/middle k.
+    # 1. Normalise y: F = 2**(60-k); a = |y| / 2**(k+1) at D bits; L = ±2**(f-1-k) (exact for
+    #    k < f) and M = 2**(2f-1-k) (exact for k <= 2f - 1) by exact truncations of F.
     magnitude = top_bit(y)
     (power,) = to_arithmetic(runtime, [reversed_power(magnitude.one_hot, 60)])
     negative, not_small, large = bits_to_integers(
         runtime,
-        [
-            magnitude.sign,
-            prefix_bit(magnitude.prefix, f),
-            prefix_bit(magnitude.prefix, middle_top + 1),
-        ],
+        [magnitude.sign, prefix_bit(magnitude.prefix, f), prefix_bit(magnitude.prefix, middle_top + 1)],
     )
-    signed_power = mul(power, 1 - (negative << 1))
-    travelling_power = additive_terms(signed_power)
+    sign = 1 - (negative << 1)
+    signed_power = mul(power, sign)
     a, small_factor, middle_factor = truncate_many(
         runtime,
         [
-            (product_terms(y, signed_power), 61 - D),
-            (travelling_power, 61 - f),  # ±2**(f-1-k), exact for k <= f - 1
-            (travelling_power.copy(), 60 - middle_top),  # ±2**(2f-1-k), exact for k <= 2f - 1
+            (raw_product_terms(y, signed_power), 61 - D),
+            (additive_terms(signed_power), 61 - f),
+            (additive_terms(power), 60 - middle_top),
         ],
     )
     a = _fixed(runtime, a, D)
@@ -175,46 +172,33 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     # 2. 1/a at f bits, and its next 8 bits as a second limb (at f + 8 bits).
     inverse, inverse_fine = _goldschmidt(runtime, a, [f, f + EXTRA_BITS])
     extra = _fixed(
-        runtime,
-        inverse_fine.components - (inverse.components << np.uint64(EXTRA_BITS)),
-        f + EXTRA_BITS,
+        runtime, inverse_fine.components - (inverse.components << np.uint64(EXTRA_BITS)), f + EXTRA_BITS
     )
-    # 3. Small divisors (k < f): 1/y = (1/a) * 2**(f-1-k) exactly, then x * (1/y).
-    reciprocal_main = mul(inverse, small_factor)
-    reciprocal_extra = mul(extra, small_factor)
-    # 4. x * (1/y) for small k, and P = x / a for the others (two limbs each).
-    limbs = [
-        (reciprocal_main, f),
-        (reciprocal_extra, f + EXTRA_BITS),
-        (inverse, f),
-        (extra, f + EXTRA_BITS),
-    ]
+    # 3. x' = x * L' with L' = L for small divisors (k < f) and the sign of y otherwise, so that
+    #    x' / a is the quotient itself for k < f (one rounding, no amplified error).
+    factor = small_factor + mul(not_small, sign - small_factor)
     if isinstance(x, FixedPointShare):
-        items = [(product_terms(x, limb), shift) for limb, shift in limbs]
+        scaled_x = mul(x, factor)
     else:
-        encoded = FixedPoint(f).encode(x)
-        items = [
-            (additive_terms(ArithmeticShare(runtime, limb.components * encoded)), shift)
-            for limb, shift in limbs
-        ]
-    small_main, small_extra, p_main, p_extra = (
-        _fixed(runtime, c, f) for c in truncate_many(runtime, items)
+        scaled_x = FixedPointShare(runtime, factor.mul_public(FixedPoint(f).encode(x)).components, f)
+    # 4. P = x' / a in two limbs (1/a at f bits, then its next 8 bits).
+    p_main, p_fine = (
+        _fixed(runtime, c, f)
+        for c in truncate_many(
+            runtime,
+            [(raw_product_terms(scaled_x, inverse), f), (raw_product_terms(scaled_x, extra), f + EXTRA_BITS)],
+        )
     )
-    small = small_main + small_extra
-    p = p_main + p_extra
+    p = p_main + p_fine
     # 5. Middle (f <= k <= 2f-1): P * 2**(2f-1-k) / 2**f; large (k >= 2f): (P >> s1) * F / 2**(61-f-s1).
     middle, shifted = truncate_many(
-        runtime, [(product_terms(p, middle_factor), f), (additive_terms(p), first_shift)]
+        runtime, [(raw_product_terms(p, middle_factor), f), (additive_terms(p), first_shift)]
     )
     shifted = _fixed(runtime, shifted, f)
-    (large_result,) = truncate_many(
-        runtime, [(product_terms(shifted, signed_power), 61 - f - first_shift)]
-    )
+    (large_result,) = truncate_many(runtime, [(raw_product_terms(shifted, power), 61 - f - first_shift)])
     middle, large_result = _fixed(runtime, middle, f), _fixed(runtime, large_result, f)
     # 6. Select the regime; branches computed for other regimes may hold garbage, multiplied by 0.
-    return small + _sum_of_products(
-        runtime, [(not_small, middle - small), (large, large_result - middle)]
-    )
+    return p + _sum_of_products(runtime, [(not_small, middle - p), (large, large_result - middle)])
 
 
 def _sum_of_products(
@@ -223,7 +207,7 @@ def _sum_of_products(
     """Return ``sum(b_i * v_i)`` for integer ``b_i`` and fixed-point ``v_i`` in one round (one reshare)."""
     term = product_terms(*pairs[0])
     for left, right in pairs[1:]:
-        term += product_terms(left, right)
+        term += product_terms(left, right, mask=False)
     components = np.empty((2, *term.shape), dtype=np.uint64)
     components[0] = term
     components[1] = runtime.reshare(components[0])

@@ -30,7 +30,7 @@ import numpy as np
 
 from offchain.errors import InputError
 from offchain.mpc import binary
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.converters import arithmetic_to_boolean
 from offchain.mpc.division import encode_constant
 from offchain.mpc.normalize import bits_to_integers
@@ -121,13 +121,13 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
     z = FixedPointShare(
         runtime, np.left_shift(magnitude.components, np.uint64(POWERS_BITS - f - 4)), POWERS_BITS
     )
-    (z2,) = truncate_many(runtime, [(product_terms(z, z), POWERS_BITS)])
+    (z2,) = truncate_many(runtime, [(raw_product_terms(z, z), POWERS_BITS)])
     z2 = FixedPointShare(runtime, z2, POWERS_BITS)
     z3, z4 = truncate_many(
-        runtime, [(product_terms(z2, z), POWERS_BITS), (product_terms(z2, z2), POWERS_BITS)]
+        runtime, [(raw_product_terms(z2, z), POWERS_BITS), (raw_product_terms(z2, z2), POWERS_BITS)]
     )
     z3, z4 = FixedPointShare(runtime, z3, POWERS_BITS), FixedPointShare(runtime, z4, POWERS_BITS)
-    (z5,) = truncate_many(runtime, [(product_terms(z4, z), POWERS_BITS)])
+    (z5,) = truncate_many(runtime, [(raw_product_terms(z4, z), POWERS_BITS)])
     powers = [
         z,
         z2,
@@ -139,7 +139,7 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
     table = SEGMENT_COEFFICIENTS
     steps = [table[0], table[1] - table[0], table[2] - table[1], table[3] - table[2], -table[3]]
     product_scale = POWERS_BITS + COEFFICIENT_BITS
-    total = runtime.zero_sharing(flat.shape)
+    total = np.zeros(flat.shape, dtype=np.uint64)
     for degree in range(6):
         coefficient = ArithmeticShare(runtime, np.zeros_like(flat.components))
         coefficient = coefficient + int(encode_constant(steps[0][degree], COEFFICIENT_BITS))
@@ -150,7 +150,7 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
         if degree == 0:
             total += coefficient.components[0] << np.uint64(POWERS_BITS)
         else:
-            total += product_terms(powers[degree - 1], coefficient)
+            total += raw_product_terms(powers[degree - 1], coefficient)
     # saturation: + 1 where |x| >= 16 (all segment coefficients vanish there)
     total += flags[3].components[0] << np.uint64(product_scale)
     value = FixedPointShare(runtime, truncate_terms(runtime, total, product_scale - f, True), f)
