@@ -105,7 +105,10 @@ def _run_operation(key: str, x, y):
 
 def _barrier(runtime) -> None:
     token = [np.zeros(1, dtype=np.uint8)]
-    runtime.exchange({runtime.next_party: token, runtime.previous_party: token}, [runtime.next_party, runtime.previous_party])
+    runtime.exchange(
+        {runtime.next_party: token, runtime.previous_party: token},
+        [runtime.next_party, runtime.previous_party],
+    )
 
 
 def measure(runtime, key: str, payloads: list, repeat: int):
@@ -134,7 +137,9 @@ def _runner(transport: str):
     try:
         from offchain.net.cluster import run_tls
     except ImportError as error:
-        raise SystemExit(f"--transport tls needs offchain.net.cluster.run_tls (branch net): {error}") from error
+        raise SystemExit(
+            f"--transport tls needs offchain.net.cluster.run_tls (branch net): {error}"
+        ) from error
     return run_tls
 
 
@@ -153,33 +158,78 @@ def machine_description() -> str:
     )
 
 
+def _measure_all(run, keys, payload_sets, repeat, timeout):
+    rows = {}
+    for key in keys:
+        result = run(measure, key, payload_sets[key], repeat, timeout=timeout)
+        rows[key] = (
+            max(r[0] for r in result.results),
+            result.results[0][1],
+            max(r[2] for r in result.results) / 1e6,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--transport", choices=("local", "tls"), default="local")
-    parser.add_argument("--size", type=int, default=1_000_000, help="elements per operation (default 1,000,000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per operation; the best is reported")
-    parser.add_argument("--ops", default=",".join(OPERATIONS), help=f"comma-separated subset of {','.join(OPERATIONS)}")
+    parser.add_argument("--transport", choices=("local", "tls", "both"), default="both")
+    parser.add_argument(
+        "--size", type=int, default=1_000_000, help="elements per operation (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per operation; the best is reported"
+    )
+    parser.add_argument(
+        "--ops",
+        default=",".join(OPERATIONS),
+        help=f"comma-separated subset of {','.join(OPERATIONS)}",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
-    run = _runner(args.transport)
+    transports = ("local", "tls") if args.transport == "both" else (args.transport,)
+    runners = {name: _runner(name) for name in transports}
+    keys = args.ops.split(",")
+    unknown = [key for key in keys if key not in OPERATIONS]
+    if unknown:
+        parser.error(f"unknown operations {unknown}; choose from {','.join(OPERATIONS)}")
     rng = np.random.default_rng(2024)
-    print(f"machine: {machine_description()}")
-    print(f"transport: {args.transport}, N = {args.size:,}, best of {args.repeat}\n")
-    header = f"{'operation':38s} {'seconds':>9s} {'rounds':>7s} {'MB sent/party':>14s} {'SPU s':>7s} {'speed-up':>9s}"
-    print(header)
-    print("-" * len(header))
-    for key in args.ops.split(","):
+    payload_sets = {}
+    for key in keys:
         operation = OPERATIONS[key]
         inputs = operation.make_inputs(rng, args.size)
-        payloads = PerParty([list(p) for p in zip(*(deal(v, kind=operation.kind) for v in inputs), strict=True)])
-        result = run(measure, key, payloads, args.repeat, timeout=args.timeout)
-        seconds = max(r[0] for r in result.results)
-        rounds = result.results[0][1]
-        megabytes = max(r[2] for r in result.results) / 1e6
+        payload_sets[key] = PerParty(
+            [list(p) for p in zip(*(deal(v, kind=operation.kind) for v in inputs), strict=True)]
+        )
+    print(f"machine: {machine_description()}")
+    print(
+        f"N = {args.size:,}, best of {args.repeat}; seconds of the slowest party; MB sent by the busiest party\n"
+    )
+    rows = {
+        name: _measure_all(run, keys, payload_sets, args.repeat, args.timeout)
+        for name, run in runners.items()
+    }
+    full_size = args.size == 1_000_000
+    columns = [f"{name} s" for name in transports]
+    header = f"{'operation':36s} " + " ".join(f"{c:>9s}" for c in columns)
+    header += f" {'rounds':>6s} {'MB/party':>9s} {'SPU s':>6s} {'speed-up':>9s}"
+    if len(transports) == 2:
+        header += f" {'tls/local':>9s}"
+    print(header)
+    print("-" * len(header))
+    for key in keys:
+        operation = OPERATIONS[key]
+        first = rows[transports[0]][key]
+        line = f"{operation.name:36s} " + " ".join(
+            f"{rows[name][key][0]:9.4f}" for name in transports
+        )
+        line += f" {first[1]:6d} {first[2]:9.1f}"
         spu = SPU_SECONDS.get(operation.name)
-        spu_text = f"{spu:7.2f}" if spu else f"{'-':>7s}"
-        speedup = f"{spu / seconds:8.1f}x" if spu else f"{'-':>9s}"
-        print(f"{operation.name:38s} {seconds:9.4f} {rounds:7d} {megabytes:14.1f} {spu_text} {speedup}", flush=True)
+        local_seconds = rows[transports[0]][key][0]
+        line += f" {spu:6.2f}" if spu else f" {'-':>6s}"
+        line += f" {spu / local_seconds:8.1f}x" if spu and full_size else f" {'-':>9s}"
+        if len(transports) == 2:
+            line += f" {rows['tls'][key][0] / rows['local'][key][0]:9.2f}"
+        print(line, flush=True)
     return 0
 
 
