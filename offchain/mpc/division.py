@@ -73,9 +73,12 @@ def _fixed(runtime, components: np.ndarray, bits: int) -> FixedPointShare:
 
 
 def _check(y: object, what: str) -> FixedPointShare:
+    """Return the divisor as fixed point (integer sharings are promoted), or refuse it."""
+    if isinstance(y, ArithmeticShare) and not isinstance(y, FixedPointShare):
+        y = y.to_fixed()
     if not isinstance(y, FixedPointShare):
         raise InputError(
-            f"{what} needs a fixed-point share as divisor (share data with kind='fixed')"
+            f"{what} needs an arithmetic or fixed-point share as divisor, got {type(y).__name__}"
         )
     if y.fractional_bits < MIN_FRACTIONAL_BITS:
         raise InputError(
@@ -91,7 +94,8 @@ def _goldschmidt(runtime, a: FixedPointShare, output_bits: list[int]) -> list[Fi
     (a2,) = truncate_many(runtime, [(raw_product_terms(a, a), D)])
     a2 = _fixed(runtime, a2, D)
     a3, w0 = truncate_many(
-        runtime, [(raw_product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)]
+        runtime,
+        [(raw_product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)],
     )
     a3, w0 = _fixed(runtime, a3, D), _fixed(runtime, w0, D)
     (e0,) = truncate_many(
@@ -154,7 +158,11 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     (power,) = to_arithmetic(runtime, [reversed_power(magnitude.one_hot, 60)])
     negative, not_small, large = bits_to_integers(
         runtime,
-        [magnitude.sign, prefix_bit(magnitude.prefix, f), prefix_bit(magnitude.prefix, middle_top + 1)],
+        [
+            magnitude.sign,
+            prefix_bit(magnitude.prefix, f),
+            prefix_bit(magnitude.prefix, middle_top + 1),
+        ],
     )
     sign = 1 - (negative << 1)
     signed_power = mul(power, sign)
@@ -172,7 +180,9 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     # 2. 1/a at f bits, and its next 8 bits as a second limb (at f + 8 bits).
     inverse, inverse_fine = _goldschmidt(runtime, a, [f, f + EXTRA_BITS])
     extra = _fixed(
-        runtime, inverse_fine.components - (inverse.components << np.uint64(EXTRA_BITS)), f + EXTRA_BITS
+        runtime,
+        inverse_fine.components - (inverse.components << np.uint64(EXTRA_BITS)),
+        f + EXTRA_BITS,
     )
     # 3. x' = x * L' with L' = L for small divisors (k < f) and the sign of y otherwise, so that
     #    x' / a is the quotient itself for k < f (one rounding, no amplified error).
@@ -180,13 +190,18 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     if isinstance(x, FixedPointShare):
         scaled_x = mul(x, factor)
     else:
-        scaled_x = FixedPointShare(runtime, factor.mul_public(FixedPoint(f).encode(x)).components, f)
+        scaled_x = FixedPointShare(
+            runtime, factor.mul_public(FixedPoint(f).encode(x)).components, f
+        )
     # 4. P = x' / a in two limbs (1/a at f bits, then its next 8 bits).
     p_main, p_fine = (
         _fixed(runtime, c, f)
         for c in truncate_many(
             runtime,
-            [(raw_product_terms(scaled_x, inverse), f), (raw_product_terms(scaled_x, extra), f + EXTRA_BITS)],
+            [
+                (raw_product_terms(scaled_x, inverse), f),
+                (raw_product_terms(scaled_x, extra), f + EXTRA_BITS),
+            ],
         )
     )
     p = p_main + p_fine
@@ -195,7 +210,9 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
         runtime, [(raw_product_terms(p, middle_factor), f), (additive_terms(p), first_shift)]
     )
     shifted = _fixed(runtime, shifted, f)
-    (large_result,) = truncate_many(runtime, [(raw_product_terms(shifted, power), 61 - f - first_shift)])
+    (large_result,) = truncate_many(
+        runtime, [(raw_product_terms(shifted, power), 61 - f - first_shift)]
+    )
     middle, large_result = _fixed(runtime, middle, f), _fixed(runtime, large_result, f)
     # 6. Select the regime; branches computed for other regimes may hold garbage, multiplied by 0.
     return p + _sum_of_products(runtime, [(not_small, middle - p), (large, large_result - middle)])

@@ -80,7 +80,9 @@ def log(x: FixedPointShare) -> FixedPointShare:
     a2 = FixedPointShare(runtime, a2, D)
     a3, a4 = (
         FixedPointShare(runtime, c, D)
-        for c in truncate_many(runtime, [(raw_product_terms(a2, a), D), (raw_product_terms(a2, a2), D)])
+        for c in truncate_many(
+            runtime, [(raw_product_terms(a2, a), D), (raw_product_terms(a2, a2), D)]
+        )
     )
     higher = truncate_many(runtime, [(raw_product_terms(a4, p), D) for p in (a, a2, a3, a4)])
     powers = [a, a2, a3, a4, *(FixedPointShare(runtime, c, D) for c in higher)]

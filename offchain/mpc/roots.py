@@ -95,7 +95,9 @@ def sqrt(x: FixedPointShare) -> FixedPointShare:
     y = FixedPointShare(runtime, y, D)
     for _ in range(2):
         (y2,) = truncate_many(runtime, [(raw_product_terms(y, y), D)])
-        (ay2,) = truncate_many(runtime, [(raw_product_terms(a, FixedPointShare(runtime, y2, D)), D)])
+        (ay2,) = truncate_many(
+            runtime, [(raw_product_terms(a, FixedPointShare(runtime, y2, D)), D)]
+        )
         # y (3 - a y^2) / 2 = y * (1.5 - a y^2 / 2): read -a y^2 at D + 1 bits as -a y^2 / 2
         factor = _plus_constant(runtime, np.negative(ay2), 1.5, D + 1)
         (y,) = truncate_many(runtime, [(raw_product_terms(y, factor), D + 1)])

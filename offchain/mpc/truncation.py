@@ -185,7 +185,9 @@ def _truncate_flat(
         check_received(array, masked, helper, "truncation")
     high_half, msb_half = from_helper[-2], from_helper[-1]
     if msb_half.dtype != half_dtype or msb_half.shape != shape:
-        raise MpcError(f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half")
+        raise MpcError(
+            f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half"
+        )
     (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(from_a, masked, opener_a, "truncation")
     opened = np.add(masked, from_a)
@@ -295,7 +297,10 @@ def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list
         shifts: int | np.ndarray = distinct.pop()
     else:
         shifts = np.concatenate(
-            [np.full(part.size, shift, dtype=np.uint64) for part, (_, shift) in zip(flat, items, strict=True)]
+            [
+                np.full(part.size, shift, dtype=np.uint64)
+                for part, (_, shift) in zip(flat, items, strict=True)
+            ]
         )
     joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
     result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)

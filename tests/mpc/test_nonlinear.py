@@ -147,3 +147,16 @@ def test_bit_helpers_are_correct():
     assert np.array_equal(index_of_one_hot(words), [*range(64), 0])
     evens = np.array([1 << (2 * i) for i in range(32)], dtype=np.uint64)
     assert np.array_equal(pack_even_bits(evens), [1 << i for i in range(32)])
+
+
+def _mean_of_positive(runtime, payload):
+    x = receive_input(runtime, payload)
+    positive = x > 0
+    return ((x * positive).sum() / positive.sum()).reveal()
+
+
+def test_documented_example_mean_of_positive_values(rng):
+    values = rng.normal(3, 10, 500)
+    got = run_local(_mean_of_positive, dealt(values, "fixed")).agreed()
+    encoded = encoded_value(values)
+    assert abs(got - encoded[encoded > 0].mean()) <= 8 * ULP
