@@ -138,14 +138,12 @@ def _truncate_flat(
         np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
         msb = np.right_shift(mask, _MSB_SHIFT).astype(half_dtype)
         np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
-        following = runtime.prg_next.random(shape)  # component A, shared with A
-        own = runtime.prg_previous.random(shape)  # component H, shared with B
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        runtime.prg_next.fill(components[1, ...])  # component A, shared with A
+        runtime.prg_previous.fill(components[0, ...])  # component H, shared with B
         sends[opener_b] = [masked_term, high, msb] if helper_term_travels else [high, msb]
         runtime.exchange(sends)
         runtime.exchange()
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        components[0] = own
-        components[1] = following
         return components
 
     if party == opener_a:
@@ -154,7 +152,8 @@ def _truncate_flat(
         np.add(masked, _OFFSET, out=masked)
         high_half = runtime.prg_previous.random(shape)  # t_A
         msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
-        component_a = runtime.prg_previous.random(shape)
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        component_a = runtime.prg_previous.fill(components[0, ...])
         receive = [opener_b, helper] if helper_term_travels else [opener_b]
         received = runtime.exchange({opener_b: [masked]}, receive)
         (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
@@ -169,15 +168,14 @@ def _truncate_flat(
         received = runtime.exchange({opener_b: [half]}, [opener_b])
         (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
         check_received(other_half, half, opener_b, "truncation")
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        components[0] = component_a
         np.add(half, other_half, out=components[1, ...])  # component B
         return components
 
     # opener B
     masked = runtime.prg_next.random(shape)  # r_B
     np.add(masked, term, out=masked)
-    component_h = runtime.prg_next.random(shape)
+    components = np.empty((2, *shape), dtype=RING_DTYPE)
+    component_h = runtime.prg_next.fill(components[1, ...])
     received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
     expected = 3 if helper_term_travels else 2
     from_helper = expect_arrays(received[helper], expected, helper, "truncation")
@@ -198,9 +196,7 @@ def _truncate_flat(
     received = runtime.exchange({opener_a: [half]}, [opener_a])
     (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(other_half, half, opener_a, "truncation")
-    components = np.empty((2, *shape), dtype=RING_DTYPE)
     np.add(half, other_half, out=components[0, ...])  # component B
-    components[1] = component_h
     return components
 
 
