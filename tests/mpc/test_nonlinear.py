@@ -78,6 +78,7 @@ def test_sigmoid_max_error_over_the_whole_range(rng):
         [
             rng.uniform(-20, 20, 4000),
             np.linspace(-17, 17, 1001),
+            rng.choice([-1, 1], 1000) * np.exp(rng.uniform(np.log(16), np.log(2.0**45), 1000)),
             [0, 2, -2, 4, -4, 8, -8, 16, -16, 1e6, -1e6, 2.0**40],
         ]
     )
