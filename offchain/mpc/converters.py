@@ -26,33 +26,24 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc import binary
 from offchain.mpc.ring import RING_DTYPE
-from offchain.mpc.runtime import Runtime, check_received, expect_arrays
+from offchain.mpc.runtime import check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 from offchain.mpc.sharing import share_known_value
 
 
-def _split_for_conversion(
-    runtime: Runtime, components: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return boolean components of ``u = x0 + x1`` (shared by party 0, one round) and ``v = x2`` (free)."""
-    like = components[0, ...]
-    u = np.add(components[0], components[1]) if runtime.party == 0 else None
-    u_shared = share_known_value(runtime, 0, u, like, boolean=True)
-    v = (
-        components[runtime.slot_of_component(2), ...]
-        if runtime.slot_of_component(2) is not None
-        else None
-    )
-    v_shared = runtime.single_component(2, v, like)
-    return u_shared, v_shared
-
-
 def arithmetic_to_boolean(x: ArithmeticShare) -> BooleanShare:
-    """Return the bits of ``x`` as a boolean sharing of uint64 words (8 rounds)."""
+    """Return the bits of ``x`` as a boolean sharing of uint64 words (8 rounds).
+
+    Party 0 knows ``u = x0 + x1``, parties 1 and 2 know ``v = x2``; the
+    adder adds them (:func:`offchain.mpc.binary.add_split`).
+    """
     runtime = x.runtime
     flat = x.components.reshape(2, -1)
-    u, v = _split_for_conversion(runtime, flat)
-    return BooleanShare(runtime, binary.add(runtime, u, v).reshape(x.components.shape))
+    like = flat[0, ...]
+    u = np.add(flat[0], flat[1]) if runtime.party == 0 else None
+    slot = runtime.slot_of_component(2)
+    v = flat[slot, ...] if slot is not None else None
+    return BooleanShare(runtime, binary.add_split(runtime, u, v, like).reshape(x.components.shape))
 
 
 def boolean_to_arithmetic(x: BooleanShare) -> ArithmeticShare:

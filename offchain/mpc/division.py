@@ -5,11 +5,11 @@
 1. Normalise (:mod:`offchain.mpc.normalize`): ``F = ±2**(60-k)`` (sign of
    ``y`` included) and ``a = Y * F / 2**(61-D)``, the real ``|y| / 2**(k+1)``
    in ``[1/2, 1]`` at ``D = 28`` internal fractional bits.
-2. Goldschmidt: ``w0 = 4.2423 - 5.8180 a + 2.5858 a**2`` (minimax, relative
-   error ``|1 - a w0| <= 0.0101`` on [1/2, 1]), ``e0 = 1 - a w0``, then
-   ``w1 = w0 (1 + e0)``, ``e1 = e0**2``, ``w2 = w1 (1 + e1)``: relative
-   error ``e0**4 <= 1.1e-8`` plus truncation errors of ``2**-28``.
-3. ``P = x * w2`` at ``f`` bits (in two limbs so that ``w2``'s extra 8 bits
+2. Goldschmidt: ``w0 = 2.9142 - 2a`` (local: the slope is an integer),
+   ``e0 = 1 - a w0`` with ``|e0| <= 0.0858`` on [1/2, 1], then three steps
+   ``w <- w (1 + e)``, ``e <- e**2``: relative error ``e0**8 <= 3e-9`` plus
+   truncation errors of ``2**-28``.
+3. ``P = x * w`` at ``f`` bits (in two limbs so that ``w2``'s extra 8 bits
    count: relative error about ``2**-(f+8)``), and the quotient is
    ``P * 2**(f-1-k)``: for ``k <= 2f - 1`` it is ``P * M / 2**f`` with
    ``M = 2**(2f-1-k)`` (exactly ``F / 2**(61-2f)``); for larger ``k``,
@@ -21,7 +21,7 @@
 ``|x| < 2**(61-2f)`` [5.4e8], ``|x / y| < 2**(62-2f)`` [1.07e9]. Error at
 most ``2**-(f-1) * |x / y| * 2**-8`` relative plus 3 units in the last
 place. ``x / 0`` returns 0 (as does ``x / -2**-f``, the one value whose
-magnitude minus one is 0). Rounds: 47 (reciprocal 45).
+magnitude minus one is 0). Rounds: 45.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from offchain.mpc.truncation import additive_terms, truncate_many
 
 INTERNAL_BITS = 28
 EXTRA_BITS = 8
-RECIPROCAL_INITIAL = (4.24234827, -5.81802842, 2.58578935)  # w0(a) ~ 1/a on [1/2, 1]
+RECIPROCAL_INTERCEPT = 2.9142135623730951  # 1/a ~ 2.9142 - 2a on [1/2, 1], |1 - a w0| <= 0.0858
 MIN_FRACTIONAL_BITS = 15
 
 
@@ -88,26 +88,24 @@ def _check(y: object, what: str) -> FixedPointShare:
 
 
 def _goldschmidt(runtime, a: FixedPointShare, output_bits: list[int]) -> list[FixedPointShare]:
-    """Return ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``, truncated to each of ``output_bits``."""
+    """Return ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``, truncated to each of ``output_bits``.
+
+    ``w0 = 2.9142 - 2a`` is local (the slope is an integer) and
+    ``e0 = 1 - a w0 = 1 - 2.9142 a + 2 a**2`` is one truncation; three
+    Goldschmidt steps ``w <- w (1 + e)``, ``e <- e**2`` follow (8 rounds).
+    """
     D = INTERNAL_BITS
-    c0, c1, c2 = RECIPROCAL_INITIAL
-    (a2,) = truncate_many(runtime, [(raw_product_terms(a, a), D)])
-    a2 = _fixed(runtime, a2, D)
-    a3, w0 = truncate_many(
-        runtime,
-        [(raw_product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)],
-    )
-    a3, w0 = _fixed(runtime, a3, D), _fixed(runtime, w0, D)
-    (e0,) = truncate_many(
-        runtime, [(linear_terms(runtime, 1.0, [(-c0, a), (-c1, a2), (-c2, a3)], D), D)]
-    )
-    e0 = _fixed(runtime, e0, D)
-    one_plus_e0 = e0 + 1.0
-    w1, e1 = truncate_many(
-        runtime, [(raw_product_terms(w0, one_plus_e0), D), (raw_product_terms(e0, e0), D)]
-    )
-    w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
-    product = raw_product_terms(w1, e1 + 1.0)
+    w0 = a.mul_public(-2) + RECIPROCAL_INTERCEPT
+    terms = linear_terms(runtime, 1.0, [(-RECIPROCAL_INTERCEPT, a)], D)
+    terms += raw_product_terms(a, a) << np.uint64(1)
+    (e0,) = truncate_many(runtime, [(terms, D)])
+    w, e = w0, _fixed(runtime, e0, D)
+    for _ in range(2):
+        w_next, e_next = truncate_many(
+            runtime, [(raw_product_terms(w, e + 1.0), D), (raw_product_terms(e, e), D)]
+        )
+        w, e = _fixed(runtime, w_next, D), _fixed(runtime, e_next, D)
+    product = raw_product_terms(w, e + 1.0)
     finals = truncate_many(runtime, [(product, 2 * D - bits) for bits in output_bits])
     return [_fixed(runtime, c, bits) for c, bits in zip(finals, output_bits, strict=True)]
 

@@ -118,13 +118,16 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
     negative, *flags = bits_to_integers(runtime, [sign_bits, *at_least])
     magnitude = mul(flat, 1 - (negative << 1))  # |x|, exact
     # z = |x| / 16 at POWERS_BITS fractional bits: the same integers, rescaled.
-    z = FixedPointShare(runtime, np.left_shift(magnitude.components, np.uint64(POWERS_BITS - f - 4)), POWERS_BITS)
+    z = FixedPointShare(
+        runtime, np.left_shift(magnitude.components, np.uint64(POWERS_BITS - f - 4)), POWERS_BITS
+    )
     (z2,) = truncate_many(runtime, [(raw_product_terms(z, z), POWERS_BITS)])
     z2 = FixedPointShare(runtime, z2, POWERS_BITS)
     z3, z4 = (
         FixedPointShare(runtime, c, POWERS_BITS)
         for c in truncate_many(
-            runtime, [(raw_product_terms(z2, z), POWERS_BITS), (raw_product_terms(z2, z2), POWERS_BITS)]
+            runtime,
+            [(raw_product_terms(z2, z), POWERS_BITS), (raw_product_terms(z2, z2), POWERS_BITS)],
         )
     )
     (z5,) = truncate_many(runtime, [(raw_product_terms(z4, z), POWERS_BITS)])
@@ -141,7 +144,9 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
     ]
     zero = [0] * len(encoded[0])
     rows = [*encoded, zero]
-    steps = [encoded[0]] + [[b - a for a, b in zip(rows[i], rows[i + 1], strict=True)] for i in range(len(encoded))]
+    steps = [encoded[0]] + [
+        [b - a for a, b in zip(rows[i], rows[i + 1], strict=True)] for i in range(len(encoded))
+    ]
 
     def combination(coefficients: list[int]) -> np.ndarray:
         combined = np.zeros_like(z.components)
@@ -163,5 +168,7 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
 
 
 def _one_minus_twice(value: FixedPointShare) -> FixedPointShare:
-    doubled = FixedPointShare(value.runtime, np.left_shift(value.components, np.uint64(1)), value.fractional_bits)
+    doubled = FixedPointShare(
+        value.runtime, np.left_shift(value.components, np.uint64(1)), value.fractional_bits
+    )
     return 1.0 - doubled
