@@ -183,15 +183,18 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     #    (two steps keep every product below 2**62). These run alongside Goldschmidt's stages.
     if isinstance(x, FixedPointShare):
         x_terms = additive_terms(x)
-        x_times = lambda factor: raw_product_terms(x, factor)  # noqa: E731
         small = mul(x, small_factor)
     else:
         encoded = FixedPoint(f).encode(x)
         x_terms = np.where(runtime.party == 0, encoded, np.uint64(0)).astype(np.uint64)
-        x_times = lambda factor: additive_terms(
-            ArithmeticShare(runtime, factor.components * encoded)
-        )  # noqa: E731
         small = FixedPointShare(runtime, small_factor.mul_public(encoded).components, f)
+
+    def x_times(factor: ArithmeticShare) -> np.ndarray:
+        """Additive term of x * factor (x a share or public)."""
+        if isinstance(x, FixedPointShare):
+            return raw_product_terms(x, factor)
+        return additive_terms(ArithmeticShare(runtime, factor.components * encoded))
+
     stages = _goldschmidt_steps(runtime, a)
     goldschmidt_items = next(stages)
     *done, middle, shifted = truncate_many(
