@@ -38,7 +38,7 @@ FINGERPRINT_BYTES = 32
 
 # RFC 5280 §4.1.2.5: "no well-defined expiration date". Trust rests on the pinned
 # key, so an expiry would only add a way for a session to fail years later.
-_NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+_NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 # Peers with a clock somewhat behind ours must still accept a fresh certificate.
 _CLOCK_SKEW_ALLOWANCE = datetime.timedelta(days=1)
 
@@ -125,7 +125,7 @@ class NodeIdentity:
             raise InputError(f"a node name is 1 to 64 characters, got {name!r}")
         private_key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -151,6 +151,20 @@ class NodeIdentity:
             .sign(private_key, hashes.SHA256())
         )
         return cls(private_key, certificate)
+
+    @classmethod
+    def from_pem(cls, private_key_pem: bytes, certificate_pem: bytes) -> NodeIdentity:
+        """Build an identity from an unencrypted PEM private key and a PEM certificate."""
+        try:
+            private_key = serialization.load_pem_private_key(private_key_pem, password=None)
+            certificate = x509.load_pem_x509_certificate(certificate_pem)
+        except (ValueError, TypeError) as error:
+            raise InputError(f"not an unencrypted PEM private key and a PEM certificate: {error}") from error
+        return cls(private_key, certificate)
+
+    def __reduce__(self):
+        # Key objects do not pickle; PEM does, so identities reach spawned party processes.
+        return (NodeIdentity.from_pem, (self.private_key_pem(), self.certificate_pem()))
 
     @property
     def name(self) -> str:
@@ -221,15 +235,7 @@ class NodeIdentity:
                 )
         certificate_pem = _read(certificate_path, "certificate")
         try:
-            private_key = serialization.load_pem_private_key(key_pem, password=None)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"{key_path} is not an unencrypted PEM private key: {error}") from error
-        try:
-            certificate = x509.load_pem_x509_certificate(certificate_pem)
-        except ValueError as error:
-            raise ConfigError(f"{certificate_path} is not a PEM certificate: {error}") from error
-        try:
-            return cls(private_key, certificate)
+            return cls.from_pem(key_pem, certificate_pem)
         except InputError as error:
             raise ConfigError(f"{key_path} and {certificate_path}: {error}") from error
 
