@@ -174,7 +174,7 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         if (msg.sender != _catalog.ownerOf(datasetId) && (record.subjectAccount != msg.sender)) {
             revert AccessPolicyNotConsentRevoker(datasetId, subject, purpose, msg.sender);
         }
-        _revokeConsent(datasetId, subject, purpose, msg.sender);
+        _revokeConsent(datasetId, subject, purpose, msg.sender, false);
     }
 
     /// @inheritdoc IAccessPolicy
@@ -198,7 +198,7 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         if (recoverError != ECDSA.RecoverError.NoError || signer != subjectAccount) {
             revert AccessPolicyInvalidSignature(signer, subjectAccount);
         }
-        _revokeConsent(datasetId, subject, purpose, subjectAccount);
+        _revokeConsent(datasetId, subject, purpose, subjectAccount, true);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -627,8 +627,10 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         emit ConsentRecorded(datasetId, subject, purpose, expiry, evidenceHash, subjectAccount);
     }
 
-    function _revokeConsent(uint256 datasetId, bytes32 subject, bytes32 purpose, address by) private {
+    function _revokeConsent(uint256 datasetId, bytes32 subject, bytes32 purpose, address by, bool bySignature)
+        private
+    {
         _consents[datasetId][subject][purpose].revoked = true;
-        emit ConsentRevoked(datasetId, subject, purpose, by);
+        emit ConsentRevoked(datasetId, subject, purpose, by, bySignature);
     }
 }

@@ -692,7 +692,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
 
     function _accept(uint256 jobId, JobState memory state, uint256 roles) private {
         state.pendingAcceptances &= ~uint32(roles);
-        emit JobAccepted(jobId, msg.sender);
+        emit JobAccepted(jobId, msg.sender, state.pendingAcceptances);
         if (state.pendingAcceptances == 0) {
             state.status = JobStatus.Running;
             emit JobStarted(jobId);

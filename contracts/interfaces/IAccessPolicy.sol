@@ -343,7 +343,11 @@ interface IAccessPolicy {
     /// @param subject The subject hash.
     /// @param purpose The purpose.
     /// @param by The owner, or the subject account (directly or through its signature).
-    event ConsentRevoked(uint256 indexed datasetId, bytes32 indexed subject, bytes32 indexed purpose, address by);
+    /// @param bySignature True when revoked with the subject's EIP-712 signature (its nonce was
+    ///        used).
+    event ConsentRevoked(
+        uint256 indexed datasetId, bytes32 indexed subject, bytes32 indexed purpose, address by, bool bySignature
+    );
 
     // ----------------------------------------------------------------------------------------
     // Owner

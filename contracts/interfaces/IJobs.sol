@@ -369,7 +369,9 @@ interface IJobs {
     /// @notice A participant accepted the job (explicitly, or by committing an input).
     /// @param jobId The job.
     /// @param participant The participant.
-    event JobAccepted(uint256 indexed jobId, address indexed participant);
+    /// @param pendingAcceptances The acceptances still pending afterwards (bit `i` < 16: owner of
+    ///        input `i`; bit `16 + k`: compute node `k`).
+    event JobAccepted(uint256 indexed jobId, address indexed participant, uint32 pendingAcceptances);
 
     /// @notice Every participant accepted; the job is `Running`.
     /// @param jobId The job.

@@ -139,6 +139,7 @@ class Event:
     args: dict
     block: int
     log_index: int
+    timestamp: int
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -258,6 +259,7 @@ class Deployment:
     def decode_logs(self, logs: list) -> list[Event]:
         """Decode logs emitted by the five contracts, in log order; others are skipped."""
         index = self._event_index
+        timestamps: dict[int, int] = {}
         events = []
         for log in logs:
             key = (log["address"].lower(), bytes(log["topics"][0]))
@@ -265,8 +267,11 @@ class Deployment:
                 continue
             contract_name, event = index[key]
             decoded = event.process_log(log)
+            block = log["blockNumber"]
+            if block not in timestamps:
+                timestamps[block] = self.w3.eth.get_block(block)["timestamp"]
             events.append(Event(contract_name, decoded["event"], _normalise(dict(decoded["args"])),
-                                log["blockNumber"], log["logIndex"]))
+                                block, log["logIndex"], timestamps[block]))
         return events
 
     def events(self, receipt: dict) -> list[Event]:

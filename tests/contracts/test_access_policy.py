@@ -246,7 +246,8 @@ def test_revokeConsent_byOwner(world: World) -> None:
     _record_consent(world)
     receipt = d.send(d.policy.functions.revokeConsent(world.claims, SUBJECT, PURPOSE), world.insurer)
     d.expect_events(receipt, [("ConsentRevoked", {"datasetId": world.claims, "subject": SUBJECT,
-                                                  "purpose": PURPOSE, "by": world.insurer})])
+                                                  "purpose": PURPOSE, "by": world.insurer,
+                                                  "bySignature": False})])
     assert d.policy.functions.consent(world.claims, SUBJECT, PURPOSE).call().revoked
     d.expect_revert(d.policy.functions.revokeConsent(world.claims, SUBJECT, PURPOSE), world.insurer,
                     "AccessPolicyConsentAlreadyRevoked", world.claims, SUBJECT, PURPOSE)
@@ -257,7 +258,7 @@ def test_revokeConsent_bySubjectAccountDirectly(world: World) -> None:
     subject = world.anvil.accounts[12].address
     _record_consent(world, subject)
     receipt = d.send(d.policy.functions.revokeConsent(world.claims, SUBJECT, PURPOSE), subject)
-    d.expect_events(receipt, [("ConsentRevoked", {"by": subject})])
+    d.expect_events(receipt, [("ConsentRevoked", {"by": subject, "bySignature": False})])
 
 
 def test_revokeConsent_revertsWhen_callerNeitherOwnerNorSubject(world: World) -> None:
@@ -292,7 +293,7 @@ def test_revokeConsentBySignature_anyoneSubmitsTheSubjectsSignature(world: World
     signature = _revocation_signature(world, subject.key.hex(), 0, deadline)
     receipt = d.send(d.policy.functions.revokeConsentBySignature(world.claims, SUBJECT, PURPOSE, deadline,
                                                                  signature), world.outsider)
-    d.expect_events(receipt, [("ConsentRevoked", {"by": subject.address})])
+    d.expect_events(receipt, [("ConsentRevoked", {"by": subject.address, "bySignature": True})])
     assert d.policy.functions.nonces(subject.address).call() == 1
 
 

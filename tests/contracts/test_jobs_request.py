@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tests.contracts.helpers import (
     AFTER_AGGREGATE,
+    AFTER_COMPARE,
     AFTER_JOIN,
     ALL_KINDS,
     ENCRYPTED_ONLY,
@@ -268,7 +269,7 @@ def test_request_revertsWhen_levelDoesNotPermitUse(world: World) -> None:
 
 
 def test_request_revertsWhen_columnNeverGrantedIsRevealed(world: World) -> None:
-    inputs = [job_input(world.claims, [(3, AFTER_COMPARE := 4)])]
+    inputs = [job_input(world.claims, [(3, AFTER_COMPARE)])]
     refused(world, world.query_request(inputs=inputs), world.bank, "AccessPolicyLevelNotPermitted",
             world.claims, 3, world.bank, ENCRYPTED_ONLY, AFTER_COMPARE)
 
