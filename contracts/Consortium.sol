@@ -129,13 +129,15 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     // ----------------------------------------------------------------------------------------
 
     /// @notice Grant `role` to `account`; refuses `MEMBER_ROLE` (use `admit`).
-    function grantRole(bytes32 role, address account) public override {
+    /// @dev WARNING: `JOBS_ROLE` lets its holder consume grants and move every escrow; grant it
+    ///      only to the deployed Jobs contract.
+    function grantRole(bytes32 role, address account) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.grantRole(role, account);
     }
 
     /// @notice Revoke `role` from `account`; refuses `MEMBER_ROLE` (use `suspend` or `remove`).
-    function revokeRole(bytes32 role, address account) public override {
+    function revokeRole(bytes32 role, address account) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.revokeRole(role, account);
     }
@@ -143,7 +145,7 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     /// @notice Renounce `role`; refuses `MEMBER_ROLE`.
     /// @dev WARNING: the last admin renouncing `DEFAULT_ADMIN_ROLE` leaves the consortium without
     ///      an admin for good: no member can be admitted and no credit issued afterwards.
-    function renounceRole(bytes32 role, address callerConfirmation) public override {
+    function renounceRole(bytes32 role, address callerConfirmation) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.renounceRole(role, callerConfirmation);
     }
