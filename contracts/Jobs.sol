@@ -10,7 +10,6 @@ import {IConsortium, MemberStatus} from "./interfaces/IConsortium.sol";
 import {IDataCatalog} from "./interfaces/IDataCatalog.sol";
 import {
     IJobs,
-    InputTerms,
     Job,
     JobDispute,
     JobInputRecord,
@@ -88,14 +87,13 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         uint64 confirmationWindow;
     }
 
-    /// @dev What `_quote` learns from DataCatalog and Consortium about a request.
+    /// @dev What `_quote` learns about a request: the member indexes of the parties, the node
+    ///         prices, the maximum fee, and which node owns which input.
     struct Quote {
-        InputTerms[] inputTerms;
-        uint16[] ownerIndexes;
-        uint64[] nodePrices;
         uint256 maxFee;
         uint16 requesterIndex;
         uint48 nodeIndexes;
+        uint192 nodePrices;
         uint32 ownerNodes;
     }
 
@@ -186,7 +184,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         Quote memory quote;
         (quote, reason) = _quote(jobRequest, checked);
         if (reason.length != 0) _revertWith(reason);
-        _record(jobId, jobRequest, quote);
+        _record(jobId, jobRequest, checked, quote);
         _billing.escrow(jobId, msg.sender, jobRequest.feeCap);
     }
 
@@ -541,50 +539,37 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         (, checked.requesterIndex,) = _consortium.memberTerms(requester);
     }
 
-    /// @dev The terms of a request that passed the policy: each input's owner, size and prices
-    ///      (as the policy read them), each node's status, index and price, the maximum fee, and
-    ///      which node owns which input.
+    /// @dev The terms of a request that passed the policy: each node's status, index and price,
+    ///      the maximum fee (inputs priced as the policy read them), and which node owns which
+    ///      input.
     function _quote(JobRequest calldata jobRequest, CheckedRequest memory checked)
         private
         view
         returns (Quote memory quote, bytes memory reason)
     {
-        uint256 inputCount = jobRequest.inputs.length;
         address[] calldata computeNodes = jobRequest.computeNodes;
         uint256 nodeCount = computeNodes.length;
-        quote.inputTerms = new InputTerms[](inputCount);
-        quote.ownerIndexes = new uint16[](inputCount);
         quote.requesterIndex = checked.requesterIndex;
-        quote.nodePrices = new uint64[](nodeCount);
-
-        uint16[COMPUTE_NODES] memory nodeIndexes;
         for (uint256 k; k < nodeCount; ++k) {
             (MemberStatus standing, uint16 index, uint64 computePrice) = _consortium.memberTerms(computeNodes[k]);
             if (standing != MemberStatus.Active) {
                 return (quote, abi.encodeWithSelector(JobsNodeNotActive.selector, computeNodes[k]));
             }
-            nodeIndexes[k] = index;
             quote.nodeIndexes |= uint48(index) << uint48(16 * k);
-            quote.nodePrices[k] = computePrice;
+            quote.nodePrices |= uint192(computePrice) << uint192(64 * k);
             quote.maxFee += computePrice;
         }
-        for (uint256 i; i < inputCount; ++i) {
+        for (uint256 i; i < checked.inputs.length; ++i) {
             CheckedInput memory input = checked.inputs[i];
-            quote.inputTerms[i] = InputTerms({
-                owner: input.owner,
-                version: input.version,
-                rowLimit: input.rowCount,
-                pricePerJob: input.pricePerJob,
-                pricePerRow: input.pricePerRow
-            });
-            quote.ownerIndexes[i] = input.ownerIndex;
             quote.maxFee += uint256(input.pricePerJob) + uint256(input.pricePerRow) * input.rowCount;
             for (uint256 k; k < nodeCount; ++k) {
-                if (nodeIndexes[k] == input.ownerIndex) quote.ownerNodes |= uint32((k + 1) << (2 * i));
+                if (uint16(quote.nodeIndexes >> (16 * k)) == input.ownerIndex) {
+                    quote.ownerNodes |= uint32((k + 1) << (2 * i));
+                }
             }
         }
-        if (jobRequest.kind == JobKinds.PUBLISH && computeNodes[0] != quote.inputTerms[0].owner) {
-            reason = abi.encodeWithSelector(JobsPublishNodeNotOwner.selector, computeNodes[0], quote.inputTerms[0].owner);
+        if (jobRequest.kind == JobKinds.PUBLISH && computeNodes[0] != checked.inputs[0].owner) {
+            reason = abi.encodeWithSelector(JobsPublishNodeNotOwner.selector, computeNodes[0], checked.inputs[0].owner);
             return (quote, reason);
         }
         if (jobRequest.feeCap < quote.maxFee) {
@@ -652,7 +637,9 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         emit TimingsSet(newMaxDeadlineHorizon, newConfirmationWindow, msg.sender);
     }
 
-    function _record(uint256 jobId, JobRequest calldata jobRequest, Quote memory quote) private {
+    function _record(uint256 jobId, JobRequest calldata jobRequest, CheckedRequest memory checked, Quote memory quote)
+        private
+    {
         uint256 inputCount = jobRequest.inputs.length;
         uint256 nodeCount = jobRequest.computeNodes.length;
         _counters.jobCount = uint64(jobId);
@@ -669,25 +656,24 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
             ownerNodes: quote.ownerNodes,
             nodeIndexes: quote.nodeIndexes
         });
-        uint192 nodePrices;
-        for (uint256 k; k < nodeCount; ++k) {
-            nodePrices |= uint192(quote.nodePrices[k]) << uint192(64 * k);
-        }
-        _terms[jobId] =
-            JobTerms({requesterIndex: quote.requesterIndex, createdAt: uint40(block.timestamp), nodePrices: nodePrices});
+        _terms[jobId] = JobTerms({
+            requesterIndex: quote.requesterIndex,
+            createdAt: uint40(block.timestamp),
+            nodePrices: quote.nodePrices
+        });
         _programHashes[jobId] = jobRequest.programHash;
         InputSlot[MAX_INPUTS] storage jobInputs = _inputs[jobId];
         for (uint256 i; i < inputCount; ++i) {
-            InputTerms memory terms = quote.inputTerms[i];
+            CheckedInput memory input = checked.inputs[i];
             jobInputs[i] = InputSlot({
                 datasetId: SafeCast.toUint48(jobRequest.inputs[i].datasetId),
-                ownerIndex: quote.ownerIndexes[i],
-                pricePerJob: terms.pricePerJob,
-                pricePerRow: terms.pricePerRow,
-                rows: terms.rowLimit
+                ownerIndex: input.ownerIndex,
+                pricePerJob: input.pricePerJob,
+                pricePerRow: input.pricePerRow,
+                rows: input.rowCount
             });
         }
-        emit JobRequested(jobId, msg.sender, jobRequest, quote.inputTerms, quote.nodePrices, quote.maxFee);
+        emit JobRequested(jobId, msg.sender, jobRequest);
     }
 
     function _accept(uint256 jobId, JobState memory state, uint256 roles) private {

@@ -52,20 +52,6 @@ struct JobRequest {
     bytes32 paramsHash;
 }
 
-/// @notice The terms of one input as quoted at request time (recorded in `JobRequested`).
-/// @param owner The dataset owner.
-/// @param version The dataset version current at request time.
-/// @param rowLimit The dataset row count at request time; `rowsUsed` may not exceed it.
-/// @param pricePerJob Credits per job.
-/// @param pricePerRow Credits per row used.
-struct InputTerms {
-    address owner;
-    uint32 version;
-    uint64 rowLimit;
-    uint64 pricePerJob;
-    uint64 pricePerRow;
-}
-
 /// @notice A job record as the `job` view returns it.
 /// @param requester The member that asked (and pays).
 /// @param kind Job kind.
@@ -350,21 +336,14 @@ interface IJobs {
     /// @param admin The admin.
     event TimingsSet(uint64 maxDeadlineHorizon, uint64 confirmationWindow, address indexed admin);
 
-    /// @notice A job was requested; carries the full request and the terms quoted.
+    /// @notice A job was requested; carries the full request. The terms it was priced at (each
+    ///         input's owner, version, row count and prices, each node's compute price) are the
+    ///         DataCatalog and Consortium state at this event, so a rebuild from events knows
+    ///         them; the `inputs` and `nodes` views return the prices too.
     /// @param jobId The new job id.
     /// @param requester The requester.
     /// @param request The full request.
-    /// @param inputTerms Owner, version, row limit and prices of each input at request time.
-    /// @param nodePrices Compute price of each node at request time.
-    /// @param maxFee The maximum fee (the fee cap, escrowed, is at least this).
-    event JobRequested(
-        uint256 indexed jobId,
-        address indexed requester,
-        JobRequest request,
-        InputTerms[] inputTerms,
-        uint64[] nodePrices,
-        uint256 maxFee
-    );
+    event JobRequested(uint256 indexed jobId, address indexed requester, JobRequest request);
 
     /// @notice A participant accepted the job (explicitly, or by committing an input).
     /// @param jobId The job.

@@ -258,17 +258,21 @@ class Ledger:
         self.timings = (e["maxDeadlineHorizon"], e["confirmationWindow"])
 
     def _on_JobRequested(self, e: Event) -> None:
-        request, terms = e["request"], e["inputTerms"]
-        inputs, nodes = len(request["inputs"]), len(request["computeNodes"])
+        # The job is priced at the catalog and member state as of this event, which the fold
+        # has reached exactly (events are replayed in log order).
+        request = e["request"]
+        datasets = [self.datasets[i["datasetId"]] for i in request["inputs"]]
+        nodes = [_key(n) for n in request["computeNodes"]]
+        inputs, node_count = len(datasets), len(nodes)
         self.jobs[e["jobId"]] = JobState(
             requester=_key(e["requester"]), kind=request["kind"], program_hash=request["programHash"],
             deadline=request["deadline"], created_at=e.timestamp,
             input_datasets=[i["datasetId"] for i in request["inputs"]],
-            input_owners=[_key(t["owner"]) for t in terms],
-            prices_per_job=[t["pricePerJob"] for t in terms], prices_per_row=[t["pricePerRow"] for t in terms],
-            nodes=[_key(n) for n in request["computeNodes"]], node_prices=list(e["nodePrices"]),
-            pending_acceptances=((1 << inputs) - 1) | (((1 << nodes) - 1) << NODE_BITS_OFFSET),
-            pending_inputs=(1 << inputs) - 1, pending_results=(1 << nodes) - 1, rows_used=[0] * inputs)
+            input_owners=[ds.owner for ds in datasets],
+            prices_per_job=[ds.price_per_job for ds in datasets], prices_per_row=[ds.price_per_row for ds in datasets],
+            nodes=nodes, node_prices=[self.members[n].compute_price for n in nodes],
+            pending_acceptances=((1 << inputs) - 1) | (((1 << node_count) - 1) << NODE_BITS_OFFSET),
+            pending_inputs=(1 << inputs) - 1, pending_results=(1 << node_count) - 1, rows_used=[0] * inputs)
 
     def _on_JobAccepted(self, e: Event) -> None:
         self.jobs[e["jobId"]].pending_acceptances = e["pendingAcceptances"]

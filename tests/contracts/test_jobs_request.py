@@ -66,17 +66,16 @@ def test_request_recordsJobEscrowsFeeCapAndUsesGrants(world: World) -> None:
     events = d.expect_events(receipt, [
         ("GrantUsed", {"datasetId": world.claims, "grantee": world.bank, "jobId": 1, "uses": 1}),
         ("GrantUsed", {"datasetId": world.visits, "grantee": ZERO_ADDRESS, "jobId": 1, "uses": 1}),
-        ("JobRequested", {"jobId": 1, "requester": world.bank, "nodePrices": list(NODE_PRICES),
-                          "maxFee": max_fee}),
+        ("JobRequested", {"jobId": 1, "requester": world.bank}),
         ("Escrowed", {"jobId": 1, "payer": world.bank, "amount": request["feeCap"]}),
     ])
     emitted = events[2]["request"]
     assert emitted["program"] == request["program"] and emitted["deadline"] == request["deadline"]
     assert [i["datasetId"] for i in emitted["inputs"]] == [world.claims, world.visits]
     assert emitted["inputs"][0]["columns"] == [0, 1, 2] and emitted["inputs"][0]["levels"] == [1, 3, 2]
-    assert [t["owner"] for t in events[2]["inputTerms"]] == [world.insurer, world.hospital]
-    assert events[2]["inputTerms"][0] == {"owner": world.insurer, "version": 1, "rowLimit": CLAIMS_ROWS,
-                                          "pricePerJob": CLAIMS_PRICE_PER_JOB, "pricePerRow": CLAIMS_PRICE_PER_ROW}
+    assert emitted == {**request, "computeNodes": list(world.nodes), "inputs": emitted["inputs"]}
+    assert [(i["datasetId"], i["columns"], i["levels"]) for i in emitted["inputs"]] == [
+        (i["datasetId"], i["columns"], i["levels"]) for i in request["inputs"]]
 
     job = d.jobs.functions.job(1).call()
     assert (job.requester, job.kind, job.status, job.inputCount, job.nodeCount, job.deadline, job.programHash) == (
