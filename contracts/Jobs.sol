@@ -88,7 +88,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
     }
 
     /// @dev What `_quote` learns about a request: the member indexes of the parties, the node
-    ///         prices, the maximum fee, and which node owns which input.
+    ///      prices, the maximum fee, and which node owns which input.
     struct Quote {
         uint256 maxFee;
         uint16 requesterIndex;

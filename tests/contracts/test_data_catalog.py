@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.contracts.helpers import ZERO_ADDRESS, h, schema_hash
 from tests.contracts.scenario import (
     CLAIMS_COLUMNS,
@@ -227,3 +230,15 @@ def test_termsOf_matchesTerms(world: World) -> None:
                 CLAIMS_PRICE_PER_ROW)
     assert tuple(d.catalog.functions.termsOf(world.claims).call()) == expected
     assert tuple(d.catalog.functions.terms(world.claims).call()) == expected
+
+
+_column_names = st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=_column_names, data=st.data())
+def test_schemaHash_pythonEncodingMatchesContract(world: World, names: list[str], data) -> None:
+    """The canonical encoding the SDK computes is the one the contract checks (unicode included)."""
+    types = data.draw(st.lists(st.sampled_from(["bool", "int64", "float64", "string", "date"]),
+                               min_size=len(names), max_size=len(names)))
+    assert world.d.catalog.functions.schemaHashOf(names, types).call() == schema_hash(names, types)

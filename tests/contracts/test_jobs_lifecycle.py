@@ -60,7 +60,8 @@ def test_accept_byNode_clearsItsBitAndEmits(world: World) -> None:
     d = world.d
     job_id, _ = world.request()
     receipt = d.send(d.jobs.functions.accept(job_id), world.nodes[1])
-    d.expect_events(receipt, [("JobAccepted", {"jobId": job_id, "participant": world.nodes[1]})])
+    d.expect_events(receipt, [("JobAccepted", {"jobId": job_id, "participant": world.nodes[1],
+                                               "pendingAcceptances": 0b101 << 16 | 0b11})])
     assert [n.accepted for n in d.jobs.functions.nodes(job_id).call()] == [False, True, False]
 
 
