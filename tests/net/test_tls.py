@@ -426,3 +426,11 @@ def test_links_work_over_ipv6_loopback():
         lambda: listen_as_party_1(listener, "v6"), lambda: dial_as_party_0(port, "v6", host=host)
     )
     check_link_and_close(dialing, listening)
+
+
+def test_sent_arrays_become_read_only_as_in_process(pair):
+    values = np.arange(4, dtype=np.uint64)
+    pair[0].send(1, [values])
+    with pytest.raises(ValueError, match="read-only"):
+        values[0] = 7
+    assert pair[1].recv(0)[0].tolist() == [0, 1, 2, 3]
