@@ -20,6 +20,11 @@ def multiply_and_reveal(runtime, x_payload, y_payload):
     return (x * y).reveal()
 
 
+def compare_and_multiply(runtime, x_payload, y_payload):
+    x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
+    return np.stack([(x < y).reveal(), x.equals(y).reveal(), (x * y).reveal()])
+
+
 def fail_at_party_1(runtime):
     if runtime.party == 1:
         raise InputError("deliberate failure at party 1")
@@ -53,6 +58,20 @@ def test_run_tls_computes_what_run_local_computes_with_the_same_counts(operands)
     for party in range(3):
         for peer, digest in transcripts[party].items():
             assert transcripts[peer][party] == digest
+
+
+def test_multi_round_protocols_run_over_tls_as_in_process():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1000, 1000, 300)
+    y = np.where(rng.random(300) < 0.3, x, rng.integers(-1000, 1000, 300))
+    over_tls = run_tls(compare_and_multiply, dealt(x), dealt(y), identities=identities(3), timeout=30)
+    in_process = run_local(compare_and_multiply, dealt(x), dealt(y), timeout=30)
+    less, equal, product = over_tls.agreed()
+    np.testing.assert_array_equal(less, (x < y).astype(np.int64))
+    np.testing.assert_array_equal(equal, (x == y).astype(np.int64))
+    np.testing.assert_array_equal(product, x * y)
+    assert [s.rounds for s in over_tls.stats] == [s.rounds for s in in_process.stats]
+    assert [s.bytes_sent for s in over_tls.stats] == [s.bytes_sent for s in in_process.stats]
 
 
 def test_a_failing_party_surfaces_its_own_exception_in_the_caller():
