@@ -13,7 +13,7 @@ Prints markdown tables (paste them into benchmarks/RESULTS.md):
    ``cryptography`` package's OpenSSL), best of 20, for the same size.
 3. Latency: median round trip of a one-element message; TLS also with a
    10 ms one-way delay.
-4. An MPC multiplication of 1,000,000 elements, run_local vs run_tls.
+4. MPC multiplication and less-than on 1,000,000 elements, run_local vs run_tls.
 
 Run: ``.venv/bin/python benchmarks/net.py [--quick]``.
 """
@@ -100,13 +100,13 @@ def ping_pong_worker(transport, iterations: int) -> float:
     return statistics.median(durations)
 
 
-def multiply_worker(runtime, x_payload, y_payload, repetitions: int) -> float:
-    """Multiply two shared vectors ``repetitions`` times; return the median seconds per product."""
+def operation_worker(runtime, x_payload, y_payload, operation: str, repetitions: int) -> float:
+    """Run ``x * y`` or ``x < y`` ``repetitions`` times on shared vectors; return the median seconds."""
     x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
     durations = []
     for _ in range(repetitions):
         start = time.perf_counter()
-        _ = x * y
+        _ = x * y if operation == "multiply" else x < y
         durations.append(time.perf_counter() - start)
     return statistics.median(durations)
 
@@ -323,28 +323,34 @@ def main() -> None:
     )
     print(f"| TLS transport, one_way_delay=10 ms | {delayed * 1e3:,.1f} ms |")
 
-    elements, repetitions, trials = 1_000_000, (3 if options.quick else 15), (1 if options.quick else 5)
+    elements, trials = 1_000_000, (1 if options.quick else 5)
     rng = np.random.default_rng(0)
-    x_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
-    y_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
-    # The two runners alternate, so load from other work on the machine hits both
-    # alike; each trial's ratio compares runs seconds apart.
-    local_runs, tls_runs = [], []
-    for _ in range(trials):
-        local_runs.append(max(run_local(multiply_worker, x_payload, y_payload, repetitions).results))
-        tls_runs.append(max(run_tls(multiply_worker, x_payload, y_payload, repetitions).results))
-    ratios = [tls / local for tls, local in zip(tls_runs, local_runs, strict=True)]
+    x_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
+    y_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
     print(
-        f"\n### MPC: integer multiplication of {elements:,} elements (1 round, 8 MB per party), "
-        f"median of {repetitions} products per run, {trials} alternating runs each\n"
+        f"\n### MPC on {elements:,} elements: run_local (3 threads) vs run_tls (3 processes, TLS loopback); "
+        f"{trials} alternating runs each\n"
     )
-    print("| runner | seconds (median of runs) | vs in-process (median of per-trial ratios) |")
-    print("|---|---:|---:|")
-    print(f"| run_local (3 threads) | {statistics.median(local_runs):.3f} | 1.00 |")
-    print(
-        f"| run_tls (3 processes, TLS loopback) | {statistics.median(tls_runs):.3f} | "
-        f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}–{max(ratios):.2f}) |"
-    )
+    print("| operation | run_local s (median run) | run_tls s (median run) | run_tls / run_local (median of per-run ratios, range) |")
+    print("|---|---:|---:|---:|")
+    for operation, label, repetitions in (
+        ("multiply", "integer multiplication (1 round, 8 MB per party)", 3 if options.quick else 15),
+        ("less", "less-than", 1 if options.quick else 3),
+    ):
+        # The runners alternate, so load from other work on the machine hits both
+        # alike; each ratio compares runs seconds apart.
+        local_runs, tls_runs = [], []
+        for _ in range(trials):
+            arguments = (operation_worker, x_payload, y_payload, operation, repetitions)
+            local_runs.append(max(run_local(*arguments).results))
+            tls_runs.append(max(run_tls(*arguments).results))
+        ratios = [tls / local for tls, local in zip(tls_runs, local_runs, strict=True)]
+        print(
+            f"| {label}, median of {repetitions} | {statistics.median(local_runs):.3f} | "
+            f"{statistics.median(tls_runs):.3f} | {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}–{max(ratios):.2f}) |"
+        )
+
 
 if __name__ == "__main__":
     main()
