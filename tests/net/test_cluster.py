@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -29,6 +30,14 @@ def fail_at_party_1(runtime):
     if runtime.party == 1:
         raise InputError("deliberate failure at party 1")
     return runtime.transport.recv(1)
+
+
+def fail_at_party_0_while_party_2_computes(runtime):
+    if runtime.party == 0:
+        raise InputError("deliberate failure at party 0")
+    if runtime.party == 2:
+        time.sleep(600)  # a long local computation that never looks at the network
+    return runtime.transport.recv(0)
 
 
 def exit_at_party_2(runtime):
@@ -87,6 +96,12 @@ def test_a_failing_party_surfaces_its_own_exception_in_the_caller():
 def test_a_party_process_that_dies_is_reported_not_waited_for():
     with pytest.raises(TransportError, match=r"party 2's process ended \(exit code 3\)"):
         run_tls(exit_at_party_2, identities=identities(3), timeout=60)
+
+
+def test_a_party_that_does_not_finish_after_a_failure_is_terminated():
+    with pytest.raises(InputError, match="deliberate failure at party 0") as caught:
+        run_tls(fail_at_party_0_while_party_2_computes, identities=identities(3), timeout=0.5)
+    assert "party 2 was terminated" in "\n".join(caught.value.__notes__)
 
 
 def test_an_unpicklable_program_is_refused_with_the_fix():
