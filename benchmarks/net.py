@@ -27,6 +27,7 @@ import hashlib
 import multiprocessing
 import os
 import platform
+import resource
 import socket
 import ssl
 import statistics
@@ -101,15 +102,25 @@ def ping_pong_worker(transport, iterations: int) -> float:
     return statistics.median(durations)
 
 
-def operation_worker(runtime, x_payload, y_payload, operation: str, repetitions: int) -> float:
-    """Run ``x * y`` or ``x < y`` ``repetitions`` times on shared vectors; return the median seconds."""
+def operation_worker(runtime, x_payload, y_payload, operation: str, repetitions: int) -> tuple[float, float]:
+    """Run ``x * y`` or ``x < y`` ``repetitions`` times on shared vectors.
+
+    Returns the median seconds per operation and the CPU seconds per operation
+    of this whole process (all its threads, the transport's included).
+    """
     x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
     durations = []
+    cpu_before = _process_cpu_seconds()
     for _ in range(repetitions):
         start = time.perf_counter()
         _ = x * y if operation == "multiply" else x < y
         durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
+    return statistics.median(durations), (_process_cpu_seconds() - cpu_before) / repetitions
+
+
+def _process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_stream_worker(role: int, use_tls: bool, identities, ports, results, size: int, iterations: int) -> None:
@@ -352,26 +363,35 @@ def main() -> None:
     y_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
     print(
         f"\n### MPC on {elements:,} elements: run_local (3 threads) vs run_tls (3 processes, TLS loopback); "
-        f"{trials} alternating runs each\n"
+        f"{trials} alternating runs each, medians; wall-time ratio as median of per-run ratios (range)\n"
     )
-    print("| operation | run_local s (median run) | run_tls s (median run) | run_tls / run_local (median of per-run ratios, range) |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| operation | run_local s | run_tls s | run_tls / run_local | "
+        "CPU s, all parties: run_local | run_tls | ratio |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for operation, label, repetitions in (
         ("multiply", "integer multiplication (1 round, 8 MB per party)", 3 if options.quick else 15),
         ("less", "less-than", 1 if options.quick else 3),
     ):
         # The runners alternate, so load from other work on the machine hits both
-        # alike; each ratio compares runs seconds apart.
-        local_runs, tls_runs = [], []
+        # alike; each ratio compares runs seconds apart. CPU time does not depend
+        # on that load (the parties of run_local share one process).
+        local_runs, tls_runs, local_cpu, tls_cpu = [], [], [], []
         for _ in range(trials):
             arguments = (operation_worker, x_payload, y_payload, operation, repetitions)
-            local_runs.append(max(run_local(*arguments).results))
-            tls_runs.append(max(run_tls(*arguments).results))
+            local = run_local(*arguments).results
+            over_tls = run_tls(*arguments).results
+            local_runs.append(max(seconds for seconds, _ in local))
+            tls_runs.append(max(seconds for seconds, _ in over_tls))
+            local_cpu.append(max(cpu for _, cpu in local))
+            tls_cpu.append(sum(cpu for _, cpu in over_tls))
         ratios = [tls / local for tls, local in zip(tls_runs, local_runs, strict=True)]
         print(
             f"| {label}, median of {repetitions} | {statistics.median(local_runs):.3f} | "
             f"{statistics.median(tls_runs):.3f} | {statistics.median(ratios):.2f} "
-            f"({min(ratios):.2f}–{max(ratios):.2f}) |"
+            f"({min(ratios):.2f}–{max(ratios):.2f}) | {statistics.median(local_cpu):.3f} | "
+            f"{statistics.median(tls_cpu):.3f} | {statistics.median(tls_cpu) / statistics.median(local_cpu):.2f} |"
         )
 
 
