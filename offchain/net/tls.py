@@ -361,13 +361,19 @@ class TlsTransport:
         self._messages_sent += 1
 
     def recv(self, peer: int) -> list[np.ndarray]:
-        """Return the next message from ``peer``, waiting at most ``timeout`` seconds."""
+        """Return the next message from ``peer``, waiting at most ``timeout`` seconds.
+
+        The arrays are read-only, as the in-process transport's are, so code
+        that writes to a received array fails the same way over both.
+        """
         link = self._receiving_link(peer)
         kind, content = self._next_event(link, f"message #{link.consumed + 1}")
         if kind is not _Event.MESSAGE:
             raise self._unexpected(link, kind, content, f"message #{link.consumed + 1}")
         arrays, link.consumed_digest = content
         link.consumed += 1
+        for array in arrays:
+            array.flags.writeable = False
         return arrays
 
     def transcript(self, peer: int) -> bytes:
