@@ -50,6 +50,7 @@ from offchain.net.framing import (
 )
 from offchain.net.handshake import (
     Acceptor,
+    DialTarget,
     Direction,
     client_context,
     describe_session,
@@ -572,11 +573,8 @@ def _open_connections(
             if description.address is None:
                 continue
             for direction in Direction:
-                connections[(peer, direction)] = dial(
-                    identity, context, party=party, peer=peer,
-                    peer_fingerprint=description.fingerprint, address=description.address,
-                    session_id=session, direction=direction, deadline=deadline,
-                )
+                target = DialTarget(party, peer, description.fingerprint, description.address, session, direction)
+                connections[(peer, direction)] = dial(identity, context, target, deadline)
         if acceptor is not None:
             connections.update(acceptor.result())
     except BaseException:
