@@ -42,6 +42,7 @@ TAG_BATCH = 1 << 20  # tags per message: 16 MiB, bounded memory at 10**8 keys
 KIND_HELLO = 11
 KIND_TAGS = 12
 KIND_RESULT = 13
+KIND_ABORT = 14
 
 
 @dataclass(frozen=True)
@@ -101,17 +102,23 @@ def assisted_psi_owner(
     tag_key = agree_tag_key(transport, peer_owner, session_id)
     tags = tag_key.tags(distinct.take(shuffle))
 
-    transport.send(matcher, [np.array([KIND_HELLO], np.int64), _hello_array(reveal, receivers_mask, len(tags))])
+    transport.send(
+        matcher, [np.array([KIND_HELLO], np.int64), _hello_array(reveal, receivers_mask, len(tags))]
+    )
     for start in range(0, len(tags), TAG_BATCH):
         batch = tags[start : start + TAG_BATCH]
         transport.send(matcher, [np.array([KIND_TAGS, start // TAG_BATCH], np.int64), batch])
 
     stats = {"seconds": 0.0, "bytes_sent": 0}
     if not receivers_mask >> me & 1:
-        stats.update(seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before)
+        stats.update(
+            seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before
+        )
         sizes = _receive_sizes(transport, matcher)
-        return PsiResult(own_size=len(distinct), peer_size=sizes[owners.index(peer_owner)], stats=stats)
-    message = transport.recv(matcher)
+        return PsiResult(
+            own_size=len(distinct), peer_size=sizes[owners.index(peer_owner)], stats=stats
+        )
+    message = _receive_result(transport, matcher)
     if len(message) != 3 or message[0].shape != (1,) or int(message[0][0]) != KIND_RESULT:
         raise PsiProtocolError(f"matcher (party {matcher}) sent a malformed result")
     sizes = message[1].tolist()
@@ -119,17 +126,23 @@ def assisted_psi_owner(
         raise PsiProtocolError(
             f"matcher reports {sizes[owners.index(me)]} tags from this owner, sent {len(distinct)}"
         )
-    stats.update(seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before)
+    stats.update(
+        seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before
+    )
     peer_size = sizes[owners.index(peer_owner)]
     if reveal is Reveal.CARDINALITY:
         return PsiResult(
             own_size=len(distinct), peer_size=peer_size, cardinality=int(message[2][0]), stats=stats
         )
     positions = message[2]
-    if positions.dtype != np.int64 or positions.ndim != 1 or (
-        len(positions) and (positions.min() < 0 or positions.max() >= len(distinct))
+    if (
+        positions.dtype != np.int64
+        or positions.ndim != 1
+        or (len(positions) and (positions.min() < 0 or positions.max() >= len(distinct)))
     ):
-        raise PsiProtocolError(f"matcher sent invalid positions ({positions.dtype}, {positions.shape})")
+        raise PsiProtocolError(
+            f"matcher sent invalid positions ({positions.dtype}, {positions.shape})"
+        )
     common_keys = shuffle[positions]
     rows, offsets = rows_by_group(inverse, common_keys)
     first_rows = rows[offsets[:-1]]
@@ -145,8 +158,17 @@ def assisted_psi_owner(
     )
 
 
-def _receive_sizes(transport: Transport, matcher: int) -> list[int]:
+def _receive_result(transport: Transport, matcher: int) -> list[np.ndarray]:
     message = transport.recv(matcher)
+    if len(message) == 2 and message[0].shape == (1,) and int(message[0][0]) == KIND_ABORT:
+        raise PsiProtocolError(
+            f"matcher (party {matcher}) aborted: {message[1].tobytes().decode(errors='replace')}"
+        )
+    return message
+
+
+def _receive_sizes(transport: Transport, matcher: int) -> list[int]:
+    message = _receive_result(transport, matcher)
     if len(message) != 2 or int(message[0][0]) != KIND_RESULT:
         raise PsiProtocolError(f"matcher (party {matcher}) sent a malformed size notice")
     return message[1].tolist()
@@ -194,15 +216,21 @@ def assisted_psi_matcher(
     started = time.perf_counter()
     bytes_before = transport.bytes_sent
     expected = _hello_array(reveal, receivers_mask, 0)[:4].tolist()
-    hellos, tag_sets = [], []
+    tag_sets = []
     for owner in owners:
         hello, tags = receive_owner_tags(transport, owner)
         if hello[:4].tolist() != expected:
-            raise PsiProtocolError(
+            reason = (
                 f"owner {owner} asked for (version, encoding, reveal, receivers) = "
                 f"{hello[:4].tolist()}, the matcher runs {expected}"
             )
-        hellos.append(hello)
+            # Tell both owners why, so they fail with the cause rather than a closed link.
+            for notified in owners:
+                transport.send(
+                    notified,
+                    [np.array([KIND_ABORT], np.int64), np.frombuffer(reason.encode(), np.uint8)],
+                )
+            raise PsiProtocolError(reason)
         tag_sets.append(tags)
     sizes = np.array([len(tag_sets[0]), len(tag_sets[1])], dtype=np.int64)
     first_positions, second_positions = match_tags(tag_sets[0], tag_sets[1])
@@ -218,5 +246,8 @@ def assisted_psi_matcher(
     return MatcherView(
         sizes=(int(sizes[0]), int(sizes[1])),
         cardinality=len(first_positions),
-        stats={"seconds": time.perf_counter() - started, "bytes_sent": transport.bytes_sent - bytes_before},
+        stats={
+            "seconds": time.perf_counter() - started,
+            "bytes_sent": transport.bytes_sent - bytes_before,
+        },
     )

@@ -146,6 +146,6 @@ def blind(points: bytes, scalar: bytes) -> bytes:
         except ValueError:
             raise PsiError(
                 f"peer sent a low-order point at byte offset {offset} "
-                f"({bytes(view[offset:offset + POINT_BYTES]).hex()}); aborting"
+                f"({bytes(view[offset : offset + POINT_BYTES]).hex()}); aborting"
             ) from None
     return bytes(out)

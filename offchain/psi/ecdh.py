@@ -29,7 +29,6 @@ nothing more. See docs/PSI.md.
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -120,7 +119,10 @@ def ecdh_psi(
     own_positions, _ = match_tags(own_tags, peer_tags)
     if reveal is Reveal.CARDINALITY:
         return PsiResult(
-            own_size=len(distinct), peer_size=run.peer_size, cardinality=len(own_positions), stats=stats
+            own_size=len(distinct),
+            peer_size=run.peer_size,
+            cardinality=len(own_positions),
+            stats=stats,
         )
     common_keys = shuffle[own_positions]
     rows, offsets = rows_by_group(inverse, common_keys)
@@ -168,8 +170,14 @@ class _EcdhRun:
 
     def _hello(self) -> None:
         mine = np.array(
-            [PROTOCOL_VERSION, ENCODING_VERSION, self.reveal.value, self.receivers_mask,
-             len(self.own), self.batch_size],
+            [
+                PROTOCOL_VERSION,
+                ENCODING_VERSION,
+                self.reveal.value,
+                self.receivers_mask,
+                len(self.own),
+                self.batch_size,
+            ],
             dtype=np.int64,
         )
         self._send([np.array([KIND_HELLO, 0, 0], dtype=np.int64), mine])
@@ -180,7 +188,9 @@ class _EcdhRun:
         if theirs.shape != (6,) or theirs.dtype != np.int64:
             raise PsiProtocolError(f"malformed HELLO from party {self.peer}: {theirs!r}")
         names = ("protocol version", "key encoding version", "reveal", "receivers")
-        for name, own_value, peer_value in zip(names, mine[:4].tolist(), theirs[:4].tolist(), strict=True):
+        for name, own_value, peer_value in zip(
+            names, mine[:4].tolist(), theirs[:4].tolist(), strict=True
+        ):
             if own_value != peer_value:
                 raise PsiProtocolError(
                     f"party {self.peer} runs PSI with {name} {peer_value}, this party with "
@@ -319,15 +329,19 @@ class _EcdhRun:
                 if shuffle_returns:
                     pending_returns[start:stop] = truncated
                 else:
-                    self._send([np.array([KIND_RETURNED, sequence, stop - start], np.int64), truncated])
+                    self._send(
+                        [np.array([KIND_RETURNED, sequence, stop - start], np.int64), truncated]
+                    )
             reblinded += 1
             if shuffle_returns and reblinded == len(peer_bounds):
                 # Cardinality only: one shuffle over the whole set, so no position links back.
                 shuffled_returns = pending_returns[secure_permutation(self.peer_size)]
                 for index, (start, stop) in enumerate(peer_bounds):
                     self._send(
-                        [np.array([KIND_RETURNED, index, stop - start], np.int64),
-                         shuffled_returns[start:stop]]
+                        [
+                            np.array([KIND_RETURNED, index, stop - start], np.int64),
+                            shuffled_returns[start:stop],
+                        ]
                     )
         receiver.join(timeout=max(self.transport.timeout, 1.0))
         return own_tags, peer_tags

@@ -62,7 +62,7 @@ INT64_MAX = 2**63 - 1
 MAX_COMPOSITE_ELEMENTS = 255
 
 _EPOCH_DATE = dt.date(1970, 1, 1)
-_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_LOCAL = dt.datetime(1970, 1, 1)
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
@@ -211,7 +211,9 @@ class EncodedKeys:
             order = np.argsort(first, kind="stable")
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
-            return EncodedKeys(matrix=self.matrix[first[order]]), rank[inverse.ravel()].astype(np.int64)
+            return EncodedKeys(matrix=self.matrix[first[order]]), rank[inverse.ravel()].astype(
+                np.int64
+            )
         index_of: dict[bytes, int] = {}
         inverse = np.fromiter(
             (index_of.setdefault(item, len(index_of)) for item in self.items),
@@ -286,7 +288,9 @@ def _encode_datetime64_array(values: np.ndarray) -> EncodedKeys:
         raise InputError(f"row {row}: key is NaT (SQL NULL); drop rows with NULL keys before PSI")
     if unit in ("Y", "M", "W", "D"):
         days = values.astype("datetime64[D]").astype(np.int64)
-        if unit != "D" and not np.array_equal(days.astype("datetime64[D]").astype(values.dtype), values):
+        if unit != "D" and not np.array_equal(
+            days.astype("datetime64[D]").astype(values.dtype), values
+        ):
             raise InputError(f"cannot convert {values.dtype} keys to whole days exactly")
         if days.size and (days.min() < -(2**31) or days.max() >= 2**31):
             raise InputError("date keys must lie within ±2**31 days of 1970-01-01")

@@ -60,7 +60,9 @@ class MembershipSubmission:
     """Row r holds distinct key ``inverse[r]`` (kept by the owner)."""
 
 
-def prepare_membership(keys: Iterable[object] | np.ndarray | EncodedKeys, tag_key: TagKey) -> MembershipSubmission:
+def prepare_membership(
+    keys: Iterable[object] | np.ndarray | EncodedKeys, tag_key: TagKey
+) -> MembershipSubmission:
     """Deduplicate, shuffle and tag an owner's keys for ``shared_membership``."""
     distinct, inverse = encode_keys(keys).distinct()
     seed = os.urandom(SEED_BYTES)
@@ -160,7 +162,10 @@ def shared_membership(
         return tuple(shares)
 
     seeds = _check_seed_pair(permutation_seeds)
-    inverses = [inverse_permutation(permutation_from_seed(seed, size)) for seed, size in zip(seeds, sizes, strict=True)]
+    inverses = [
+        inverse_permutation(permutation_from_seed(seed, size))
+        for seed, size in zip(seeds, sizes, strict=True)
+    ]
     if me == first_permuter:
         seed_with_m = _recv_seed(transport, matcher)
         masked, masks = [], []
@@ -172,7 +177,14 @@ def shared_membership(
         transport.send(second_permuter, masked)
         theirs = _recv_arrays(transport, second_permuter, sizes)
         return tuple(
-            _assemble(me, kind, {slot_of_r: masks[o], slot_of_c: _combine(kind, masked[o], theirs[o], subtract=False)})
+            _assemble(
+                me,
+                kind,
+                {
+                    slot_of_r: masks[o],
+                    slot_of_c: _combine(kind, masked[o], theirs[o], subtract=False),
+                },
+            )
             for o in (0, 1)
         )
     seed_with_m = os.urandom(SEED_BYTES)
@@ -186,7 +198,11 @@ def shared_membership(
     transport.send(first_permuter, masked)
     theirs = _recv_arrays(transport, first_permuter, sizes)
     return tuple(
-        _assemble(me, kind, {slot_of_u: masks[o], slot_of_c: _combine(kind, theirs[o], masked[o], subtract=False)})
+        _assemble(
+            me,
+            kind,
+            {slot_of_u: masks[o], slot_of_c: _combine(kind, theirs[o], masked[o], subtract=False)},
+        )
         for o in (0, 1)
     )
 
@@ -194,7 +210,9 @@ def shared_membership(
 def _assemble(me: int, kind: str, held: dict[int, np.ndarray]) -> MembershipShare:
     expected = {me, (me + 1) % 3}
     if set(held) != expected:
-        raise PsiProtocolError(f"party {me} assembled components {sorted(held)}, expected {sorted(expected)}")
+        raise PsiProtocolError(
+            f"party {me} assembled components {sorted(held)}, expected {sorted(expected)}"
+        )
     return MembershipShare(party=me, kind=kind, components=(held[me], held[(me + 1) % 3]))
 
 
@@ -208,7 +226,8 @@ def _recv_seed(transport: Transport, peer: int) -> bytes:
 def _recv_arrays(transport: Transport, peer: int, sizes: tuple[int, int]) -> list[np.ndarray]:
     message = transport.recv(peer)
     if len(message) != 2 or any(
-        array.dtype != np.uint64 or array.shape != (size,) for array, size in zip(message, sizes, strict=True)
+        array.dtype != np.uint64 or array.shape != (size,)
+        for array, size in zip(message, sizes, strict=True)
     ):
         raise PsiProtocolError(f"party {peer} sent arrays that are not uint64 of lengths {sizes}")
     return list(message)
@@ -222,10 +241,14 @@ def reconstruct(shares: Iterable[MembershipShare]) -> np.ndarray:
     """
     shares = sorted(shares, key=lambda share: share.party)
     if [share.party for share in shares] != [0, 1, 2] or len({share.kind for share in shares}) != 1:
-        raise InputError("reconstruct needs one share of the same kind from each of parties 0, 1, 2")
+        raise InputError(
+            "reconstruct needs one share of the same kind from each of parties 0, 1, 2"
+        )
     for party in range(3):
         if not np.array_equal(shares[party].components[1], shares[(party + 1) % 3].components[0]):
-            raise PsiProtocolError(f"component x_{(party + 1) % 3} differs between parties {party} and {(party + 1) % 3}")
+            raise PsiProtocolError(
+                f"component x_{(party + 1) % 3} differs between parties {party} and {(party + 1) % 3}"
+            )
     kind = shares[0].kind
     total = shares[0].components[0].copy()
     for party in (1, 2):

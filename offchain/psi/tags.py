@@ -74,7 +74,8 @@ class TagKey:
         short = [index for index, item in enumerate(items) if len(item) <= MAX_AES_MESSAGE]
         if short:
             padded = b"".join(
-                items[index] + b"\x80" + bytes(MAX_AES_MESSAGE - len(items[index])) for index in short
+                items[index] + b"\x80" + bytes(MAX_AES_MESSAGE - len(items[index]))
+                for index in short
             )
             tags[short] = _as_tags(encryptor.update(padded))
         if len(short) < len(items):
@@ -113,6 +114,8 @@ def agree_tag_key(transport: Transport, peer: int, session_id: bytes) -> TagKey:
     try:
         secret = private.exchange(X25519PublicKey.from_public_bytes(peer_public))
     except ValueError:
-        raise PsiProtocolError(f"party {peer} sent a low-order X25519 key {peer_public.hex()}") from None
+        raise PsiProtocolError(
+            f"party {peer} sent a low-order X25519 key {peer_public.hex()}"
+        ) from None
     ordered = (public, peer_public) if transport.party < peer else (peer_public, public)
     return TagKey.from_secret(secret, session_id, context=ordered[0] + ordered[1])

@@ -1,4 +1,4 @@
-"""Fixtures for the PSI tests: parties run as threads over an in-process transport."""
+"""Run PSI parties as threads over an in-process transport (one FIFO per direction)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class QueueTransport:
         self.timeout = timeout
         self._inboxes = inboxes
         self._transcripts = {
-            peer: LinkTranscript(party, peer) for (sender, receiver) in inboxes if receiver == party
+            peer: LinkTranscript(party, peer)
+            for (sender, receiver) in inboxes
+            if receiver == party
             for peer in (sender,)
         }
         self._bytes = 0
@@ -40,7 +42,9 @@ class QueueTransport:
         try:
             arrays = self._inboxes[(peer, self.party)].get(timeout=self.timeout)
         except queue.Empty:
-            raise PeerTimeout(f"party {self.party}: nothing from party {peer} in {self.timeout} s") from None
+            raise PeerTimeout(
+                f"party {self.party}: nothing from party {peer} in {self.timeout} s"
+            ) from None
         if arrays is None:
             raise TransportError(f"party {self.party}: party {peer} closed the link")
         self._transcripts[peer].record_received(arrays)
@@ -60,7 +64,7 @@ class QueueTransport:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            for (sender, receiver), inbox in self._inboxes.items():
+            for (sender, _receiver), inbox in self._inboxes.items():
                 if sender == self.party:
                     inbox.put(None)
 
