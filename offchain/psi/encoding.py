@@ -202,18 +202,10 @@ class EncodedKeys:
         """
         count = len(self)
         if self.matrix is not None:
-            width = self.matrix.shape[1]
             if count == 0:
                 return self, np.zeros(0, dtype=np.int64)
-            rows = np.ascontiguousarray(self.matrix).view(np.dtype((np.void, width))).ravel()
-            _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-            # np.unique sorts; renumber the groups by first appearance.
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            return EncodedKeys(matrix=self.matrix[first[order]]), rank[inverse.ravel()].astype(
-                np.int64
-            )
+            first_rows, inverse = _first_appearance_groups(_row_identities(self.matrix))
+            return EncodedKeys(matrix=self.matrix[first_rows]), inverse
         index_of: dict[bytes, int] = {}
         inverse = np.fromiter(
             (index_of.setdefault(item, len(index_of)) for item in self.items),
@@ -221,6 +213,46 @@ class EncodedKeys:
             count=count,
         )
         return EncodedKeys(items=list(index_of)), inverse
+
+
+def _row_identities(matrix: np.ndarray) -> np.ndarray:
+    """Return one sortable value per row, equal exactly when the rows are equal.
+
+    Columns that are the same in every row (the type tag, usually) carry no
+    information; when at most 8 bytes remain they are packed into one uint64,
+    which numpy sorts ~4x faster than opaque byte strings.
+    """
+    varying = np.flatnonzero((matrix != matrix[0]).any(axis=0))
+    if len(varying) <= 8:
+        packed = np.zeros((len(matrix), 8), dtype=np.uint8)
+        packed[:, 8 - len(varying) :] = matrix[:, varying]
+        return packed.view(">u8").ravel()
+    width = matrix.shape[1]
+    return np.ascontiguousarray(matrix).view(np.dtype((np.void, width))).ravel()
+
+
+def _first_appearance_groups(identities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal values; return (first row of each group, group of each row), groups by first row.
+
+    Uses numpy's fast unstable sort (np.unique with indices needs a stable
+    sort, ~4x slower on 10**6 rows); first rows come from a minimum per group.
+    """
+    count = len(identities)
+    order = np.argsort(identities)
+    ordered = identities[order]
+    starts_group = np.empty(count, dtype=bool)
+    starts_group[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    group_in_sorted = np.cumsum(starts_group) - 1
+    groups = int(group_in_sorted[-1]) + 1
+    group_of_row = np.empty(count, dtype=np.int64)
+    group_of_row[order] = group_in_sorted
+    first_row = np.full(groups, count, dtype=np.int64)
+    np.minimum.at(first_row, group_of_row, np.arange(count, dtype=np.int64))
+    by_first_row = np.argsort(first_row)
+    rank = np.empty(groups, dtype=np.int64)
+    rank[by_first_row] = np.arange(groups, dtype=np.int64)
+    return first_row[by_first_row], rank[group_of_row]
 
 
 def encode_keys(values: Iterable[object] | np.ndarray | EncodedKeys) -> EncodedKeys:
