@@ -84,7 +84,9 @@ class PipeTransport:
         try:
             arrays = self._inboxes[peer].get(timeout=self.timeout)
         except queue.Empty:
-            raise PeerTimeout(f"party {self.party}: nothing from {peer} in {self.timeout} s") from None
+            raise PeerTimeout(
+                f"party {self.party}: nothing from {peer} in {self.timeout} s"
+            ) from None
         if arrays is None:
             raise TransportError(f"party {self.party}: link to {peer} closed")
         self._transcripts[peer].record_received(arrays)
@@ -140,7 +142,9 @@ def _party_main(mode, party, connections, n, overlap, seed, workers, barrier, re
     elif party == 2:
         cardinality = assisted_psi_matcher(transport, owners=(0, 1)).cardinality
     else:
-        result = assisted_psi_owner(transport, keys, peer_owner=1 - party, matcher=2, session_id=b"bench")
+        result = assisted_psi_owner(
+            transport, keys, peer_owner=1 - party, matcher=2, session_id=b"bench"
+        )
         cardinality = result.cardinality
     seconds = time.perf_counter() - started
     results.put((party, seconds, transport.bytes_sent, cardinality))
@@ -201,11 +205,17 @@ def machine_description() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=1_000_000, help="keys per party (default 1,000,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--n", type=int, default=1_000_000, help="keys per party (default 1,000,000)"
+    )
     parser.add_argument("--overlap", type=float, default=0.5, help="fraction of keys in common")
     parser.add_argument("--modes", default="ecdh,assisted", help="comma-separated: ecdh, assisted")
-    parser.add_argument("--workers", type=int, default=None, help="curve worker processes per party")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="curve worker processes per party"
+    )
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
     print(f"machine: {machine_description()}")
@@ -219,7 +229,9 @@ def main() -> None:
         reference = SPU_SECONDS[row["mode"]]
         # SPU was measured at 10**6 × 10**6 only; no extrapolation to other sizes.
         if args.n == 1_000_000 and args.overlap == 0.5:
-            versus = f"{SPU_NAMES[row['mode']]} {reference:.1f} s | {reference / row['seconds']:.1f}×"
+            versus = (
+                f"{SPU_NAMES[row['mode']]} {reference:.1f} s | {reference / row['seconds']:.1f}×"
+            )
         else:
             versus = f"{SPU_NAMES[row['mode']]} (measured at 10**6 only) | —"
         print(

@@ -216,33 +216,39 @@ class EncodedKeys:
 
 
 def _row_identities(matrix: np.ndarray) -> np.ndarray:
-    """Return one sortable value per row, equal exactly when the rows are equal.
+    """Return an (n, k) uint64 array whose rows are equal exactly when the matrix rows are.
 
     Columns that are the same in every row (the type tag, usually) carry no
-    information; when at most 8 bytes remain they are packed into one uint64,
-    which numpy sorts ~4x faster than opaque byte strings.
+    information and are dropped; the rest are packed big-endian into
+    ceil(width / 8) words, which numpy sorts far faster than byte strings.
     """
     varying = np.flatnonzero((matrix != matrix[0]).any(axis=0))
-    if len(varying) <= 8:
-        packed = np.zeros((len(matrix), 8), dtype=np.uint8)
-        packed[:, 8 - len(varying) :] = matrix[:, varying]
-        return packed.view(">u8").ravel()
-    width = matrix.shape[1]
-    return np.ascontiguousarray(matrix).view(np.dtype((np.void, width))).ravel()
+    words = max(1, -(-len(varying) // 8))
+    packed = np.zeros((len(matrix), 8 * words), dtype=np.uint8)
+    packed[:, 8 * words - len(varying) :] = matrix[:, varying]
+    return packed.view(">u8")
 
 
 def _first_appearance_groups(identities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group equal values; return (first row of each group, group of each row), groups by first row.
+    """Group equal rows of an (n, k) array; return (first row of each group, group of each row).
+
+    Groups are numbered by their first row.
 
     Uses numpy's fast unstable sort (np.unique with indices needs a stable
     sort, ~4x slower on 10**6 rows); first rows come from a minimum per group.
     """
     count = len(identities)
-    order = np.argsort(identities)
-    ordered = identities[order]
     starts_group = np.empty(count, dtype=bool)
     starts_group[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    if identities.shape[1] == 1:
+        single = np.ascontiguousarray(identities[:, 0])
+        order = np.argsort(single)
+        ordered = single[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+    else:
+        order = np.lexsort(identities.T[::-1])
+        ordered = identities[order]
+        np.any(ordered[1:] != ordered[:-1], axis=1, out=starts_group[1:])
     group_in_sorted = np.cumsum(starts_group) - 1
     groups = int(group_in_sorted[-1]) + 1
     group_of_row = np.empty(count, dtype=np.int64)
@@ -268,6 +274,16 @@ def encode_keys(values: Iterable[object] | np.ndarray | EncodedKeys) -> EncodedK
         return _encode_array(values)
     if not isinstance(values, Sequence):
         values = list(values)
+    if values and all(type(value) is str for value in values):
+        # Text columns are the common case: skip per-value dispatch, and NFC for ASCII.
+        normalize = unicodedata.normalize
+        prefix = bytes((TAG_TEXT,))
+        return EncodedKeys(
+            items=[
+                prefix + (value if value.isascii() else normalize("NFC", value)).encode("utf-8")
+                for value in values
+            ]
+        )
     items = []
     for row, value in enumerate(values):
         try:

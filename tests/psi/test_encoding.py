@@ -159,3 +159,17 @@ def test_encoded_keys_needs_exactly_one_representation():
         EncodedKeys()
     with pytest.raises(InputError):
         EncodedKeys(matrix=np.zeros((1, 2), np.uint8), items=[b"ab"])
+
+
+@given(st.lists(st.text(max_size=6), max_size=30))
+def test_text_column_fast_path_matches_scalars(values):
+    assert encode_keys(values).as_list() == [encode_key(value) for value in values]
+
+
+def test_distinct_on_wide_fixed_rows_matches_python():
+    rng = np.random.default_rng(11)
+    rows = rng.integers(0, 3, size=(200, 12), dtype=np.uint8)  # 12 varying bytes: no packing
+    distinct, inverse = EncodedKeys(matrix=rows).distinct()
+    expected = list(dict.fromkeys(row.tobytes() for row in rows))
+    assert distinct.as_list() == expected
+    assert [distinct.row(i) for i in inverse.tolist()] == [row.tobytes() for row in rows]
