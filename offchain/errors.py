@@ -15,6 +15,7 @@ The tree::
     ├── TransportError (ConnectionError)    party-to-party links (offchain/net)
     │   ├── PeerTimeout (TimeoutError)
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
+    │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
@@ -48,13 +49,17 @@ class MpcError(UnseenError):
 class ShareMismatch(MpcError):
     """Two parties that must hold the same share component hold different values.
 
-    Raised in verified mode; ``suspect`` names the party whose component does
-    not match the two others.
+    Raised in verified mode. ``candidates`` lists the parties that may have
+    deviated (the holders common to every mismatching component);
+    ``suspect`` is set when that narrows down to one party.
     """
 
-    def __init__(self, message: str, suspect: int | None = None) -> None:
+    def __init__(
+        self, message: str, suspect: int | None = None, candidates: tuple[int, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.suspect = suspect
+        self.candidates = tuple(candidates) if candidates else ((suspect,) if suspect is not None else ())
 
 
 class FixedPointOverflow(MpcError, OverflowError):
@@ -71,6 +76,10 @@ class PeerTimeout(TransportError, TimeoutError):
 
 class PeerAuthenticationFailed(TransportError):
     """A peer's TLS key does not match the fingerprint pinned for it."""
+
+
+class SessionMismatch(TransportError):
+    """A peer answered for another session than the one this party was started for."""
 
 
 class TranscriptMismatch(TransportError):

@@ -1,0 +1,47 @@
+"""The MPC engine: 3-party replicated secret sharing over Z_2^64.
+
+Modules in dependency order (each imports only from those above it):
+
+=================  ==============================================================
+``transport``      the seam to the network (a ``Transport`` protocol)
+``ring``           Z_2^64 on numpy uint64, bit permutations
+``fixedpoint``     encoding reals with ``f`` fractional bits
+``prg``            AES-128-CTR streams written into numpy arrays
+``seeds``          pairwise PRG keys by X25519 + HKDF over the transport
+``runtime``        per-party state: transport, PRGs, counters, rounds
+``shares``         ``ArithmeticShare``, ``FixedPointShare``, ``BooleanShare``
+``sharing``        dealing by an outside owner, input by a compute party
+``opening``        reveal, reveal to one party, export/reconstruct, verified mode
+``truncation``     probabilistic truncation, fused fixed-point multiplication
+``arithmetic``     multiplication, dot and matrix products
+``program``        running one program at one party (shared by all runners)
+=================  ==============================================================
+
+Protocol modules are imported lazily by the share operators, so importing
+this package is cheap.
+"""
+
+from offchain.mpc.fixedpoint import FixedPoint
+from offchain.mpc.program import PartyStats, PerParty, RunResult
+from offchain.mpc.runtime import EngineConfig, Runtime, RuntimeStats
+from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare, Share
+from offchain.mpc.sharing import SharePayload, deal, input_from_party, receive_input, share_public
+
+__all__ = [
+    "ArithmeticShare",
+    "BooleanShare",
+    "EngineConfig",
+    "FixedPoint",
+    "FixedPointShare",
+    "PartyStats",
+    "PerParty",
+    "RunResult",
+    "Runtime",
+    "RuntimeStats",
+    "Share",
+    "SharePayload",
+    "deal",
+    "input_from_party",
+    "receive_input",
+    "share_public",
+]

@@ -20,6 +20,9 @@ import numpy as np
 
 from offchain.errors import InputError
 
+_DIRECTION_DOMAIN = b"unseen-link-transcript/v1"
+_LINK_DOMAIN = b"unseen-link/v1"
+
 
 def update_with_message(state: hashlib._Hash, arrays: Sequence[np.ndarray]) -> None:
     """Feed one message (a list of arrays) into a running hash ``state``."""
@@ -28,7 +31,26 @@ def update_with_message(state: hashlib._Hash, arrays: Sequence[np.ndarray]) -> N
         dtype = array.dtype.str.encode()
         state.update(struct.pack("<B", len(dtype)) + dtype)
         state.update(struct.pack("<B", array.ndim) + struct.pack(f"<{array.ndim}Q", *array.shape))
-        state.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        # A byte view, not memoryview.cast: cast refuses shapes with a zero dimension.
+        state.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+
+
+def new_direction_hash() -> hashlib._Hash:
+    """Return the running hash of one direction of a link, before any message."""
+    return hashlib.sha256(_DIRECTION_DOMAIN)
+
+
+def link_digest(party: int, peer: int, sent: bytes, received: bytes) -> bytes:
+    """Combine the digests of both directions into the link transcript seen from ``party``.
+
+    ``sent`` and ``received`` are the direction digests at ``party``; the result
+    is the same at ``peer`` when it passes its own (which are ours swapped).
+    """
+    low_to_high, high_to_low = (sent, received) if party < peer else (received, sent)
+    combined = hashlib.sha256(_LINK_DOMAIN)
+    combined.update(low_to_high)
+    combined.update(high_to_low)
+    return combined.digest()
 
 
 class LinkTranscript:
@@ -39,8 +61,8 @@ class LinkTranscript:
             raise InputError(f"a link needs two different parties, got {party} and {peer}")
         self.party = party
         self.peer = peer
-        self._sent = hashlib.sha256(b"unseen-link-transcript/v1")
-        self._received = hashlib.sha256(b"unseen-link-transcript/v1")
+        self._sent = new_direction_hash()
+        self._received = new_direction_hash()
 
     def record_sent(self, arrays: Sequence[np.ndarray]) -> None:
         """Account for a message sent to the peer."""
@@ -52,10 +74,4 @@ class LinkTranscript:
 
     def digest(self) -> bytes:
         """Return the 32-byte link transcript, identical at both ends."""
-        low_to_high, high_to_low = (
-            (self._sent, self._received) if self.party < self.peer else (self._received, self._sent)
-        )
-        combined = hashlib.sha256(b"unseen-link/v1")
-        combined.update(low_to_high.copy().digest())
-        combined.update(high_to_low.copy().digest())
-        return combined.digest()
+        return link_digest(self.party, self.peer, self._sent.digest(), self._received.digest())

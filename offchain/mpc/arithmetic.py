@@ -1,0 +1,176 @@
+"""Multiplication, dot and matrix products of arithmetic sharings mod 2**64.
+
+Replicated multiplication (Araki, Furukawa, Lindell, Nof, Ohara, CCS 2016):
+party ``i`` computes its additive term of ``x * y``::
+
+    z_i = x_i*y_i + x_i*y_{i+1} + x_{i+1}*y_i + alpha_i
+
+(``alpha`` a fresh zero sharing from the pairwise PRGs, which hides ``z_i``
+from its recipient) and sends ``z_i`` to party ``i - 1``: one round, one
+ring element per output element per party. Dot and matrix products sum the
+terms before the round, so they cost one round and one element per
+*output* element, whatever the inner dimension.
+
+Fixed-point operands are truncated after the product, fused into the same
+protocol (:mod:`offchain.mpc.truncation`): 2 rounds in total.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from offchain.errors import InputError
+from offchain.mpc.fixedpoint import FixedPoint
+from offchain.mpc.ring import to_ring
+from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share, _expand
+from offchain.mpc.truncation import mul_truncate, truncate, truncate_product_terms
+
+
+def _check_operands(x: object, y: object, operation: str) -> None:
+    for operand in (x, y):
+        if isinstance(operand, Share) and not isinstance(operand, ArithmeticShare):
+            raise InputError(
+                f"{operation} needs arithmetic shares, got {type(operand).__name__}; "
+                f"use & for boolean shares or convert with to_arithmetic()"
+            )
+    if isinstance(x, Share) and isinstance(y, Share):
+        x._check_same_runtime(y)
+
+
+def _result_bits(x: ArithmeticShare, y: ArithmeticShare) -> int | None:
+    """Fractional bits of an untruncated product with at most one fixed-point factor, or None."""
+    for operand in (x, y):
+        if isinstance(operand, FixedPointShare):
+            return operand.fractional_bits
+    return None
+
+
+def _wrap(runtime, components: np.ndarray, fractional_bits: int | None) -> ArithmeticShare:
+    if fractional_bits is None:
+        return ArithmeticShare(runtime, components)
+    return FixedPointShare(runtime, components, fractional_bits)
+
+
+def product_terms(x: ArithmeticShare, y: ArithmeticShare) -> np.ndarray:
+    """Return this party's masked additive term ``z_i`` of the elementwise ``x * y`` (local)."""
+    ndim = max(x.ndim, y.ndim)
+    xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
+    shape = np.broadcast_shapes(xc.shape[1:], yc.shape[1:])
+    # z_i = x_i * (y_i + y_{i+1}) + x_{i+1} * y_i + alpha_i, with explicit outputs (0-d safe)
+    term = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
+    term = np.multiply(xc[0], term, out=np.empty(shape, dtype=np.uint64))
+    cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
+    np.add(term, cross, out=term)
+    np.add(term, x.runtime.zero_sharing(shape), out=term)
+    return term
+
+
+def mul(x: ArithmeticShare, y: ArithmeticShare) -> ArithmeticShare:
+    """Return a sharing of ``x * y`` (elementwise, numpy broadcasting).
+
+    Integers: exact mod 2**64, one round. Fixed point times fixed point:
+    truncated product (2 rounds, see :func:`offchain.mpc.truncation.mul_truncate`).
+    Fixed point times an integer sharing: exact, one round, stays fixed point.
+    """
+    _check_operands(x, y, "mul")
+    if isinstance(x, FixedPointShare) and isinstance(y, FixedPointShare):
+        return mul_truncate(x, y)
+    runtime = x.runtime
+    term = product_terms(x, y)
+    return _wrap(runtime, np.stack((term, runtime.reshare(term))), _result_bits(x, y))
+
+
+def _is_integer_public(value: object) -> bool:
+    return np.asarray(value).dtype.kind in "biu"
+
+
+def mul_public(x: ArithmeticShare, value: object) -> ArithmeticShare:
+    """Return ``x * c`` for a public ``c``.
+
+    Integer ``c``: local and exact. Real ``c`` with a fixed-point ``x``: ``c``
+    is encoded with ``x``'s fractional bits and the product truncated (2 rounds).
+    """
+    _check_operands(x, value, "mul_public")
+    if _is_integer_public(value):
+        public = to_ring(value)
+        return x._like(np.multiply(_expand(x.components, max(x.ndim, public.ndim)), public))
+    if not isinstance(x, FixedPointShare):
+        raise InputError(
+            "an integer share can only be multiplied by public integers; share the data as "
+            "fixed point (kind='fixed') to multiply by reals"
+        )
+    public = FixedPoint(x.fractional_bits).encode(value)
+    scaled = x._like(np.multiply(_expand(x.components, max(x.ndim, public.ndim)), public))
+    return truncate(scaled, x.fractional_bits)
+
+
+def _component_matmul(
+    components: np.ndarray, public: np.ndarray, share_on_left: bool
+) -> np.ndarray:
+    if share_on_left:
+        return np.stack((components[0] @ public, components[1] @ public))
+    return np.stack((public @ components[0], public @ components[1]))
+
+
+def matmul(x: object, y: object) -> ArithmeticShare:
+    """Return a sharing of the matrix product ``x @ y`` (numpy ``matmul`` shapes).
+
+    Share @ share: one round and one ring element per output element
+    (inner dimension free), plus the truncation for two fixed-point
+    operands (2 rounds in total); the sum of products must satisfy the
+    fixed-point product bound. Share @ public integer matrix: local.
+    """
+    _check_operands(x, y, "matmul")
+    if isinstance(x, ArithmeticShare) and isinstance(y, ArithmeticShare):
+        runtime = x.runtime
+        xc, yc = x.components, y.components
+        # np.asarray: a vector-vector product comes back as a numpy scalar
+        term = np.asarray(xc[0] @ np.add(yc[0], yc[1]))
+        term = np.asarray(term + xc[1] @ yc[0] + runtime.zero_sharing(term.shape))
+        return _finish_product(x, y, term)
+    share, public, share_on_left = (x, y, True) if isinstance(x, ArithmeticShare) else (y, x, False)
+    if not isinstance(share, ArithmeticShare):
+        raise InputError("matmul needs at least one arithmetic share")
+    if _is_integer_public(public):
+        return share._like(_component_matmul(share.components, to_ring(public), share_on_left))
+    if not isinstance(share, FixedPointShare):
+        raise InputError(
+            "multiply integer shares by integer matrices, or share the data as fixed point"
+        )
+    encoded = FixedPoint(share.fractional_bits).encode(public)
+    return truncate(
+        share._like(_component_matmul(share.components, encoded, share_on_left)),
+        share.fractional_bits,
+    )
+
+
+def dot(x: ArithmeticShare, y: ArithmeticShare, axis: int = -1) -> ArithmeticShare:
+    """Return ``sum(x * y, axis)``: one round, one element per output element.
+
+    For two fixed-point operands the sum of products is truncated once (2 rounds).
+    """
+    _check_operands(x, y, "dot")
+    if not (isinstance(x, ArithmeticShare) and isinstance(y, ArithmeticShare)):
+        raise InputError(
+            "dot needs two arithmetic shares; multiply by public vectors with mul_public and sum"
+        )
+    ndim = max(x.ndim, y.ndim)
+    if ndim == 0:
+        raise InputError("dot needs at least one axis")
+    xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
+    terms = np.multiply(xc[0], np.add(yc[0], yc[1]))
+    terms += np.multiply(xc[1], yc[0])
+    term = np.asarray(np.sum(terms, axis=axis % ndim, dtype=np.uint64))
+    term = np.asarray(term + x.runtime.zero_sharing(term.shape))
+    return _finish_product(x, y, term)
+
+
+def _finish_product(x: ArithmeticShare, y: ArithmeticShare, term: np.ndarray) -> ArithmeticShare:
+    runtime = x.runtime
+    if isinstance(x, FixedPointShare) and isinstance(y, FixedPointShare):
+        if x.fractional_bits != y.fractional_bits:
+            raise InputError(
+                f"fixed-point operands have {x.fractional_bits} and {y.fractional_bits} fractional bits"
+            )
+        return truncate_product_terms(runtime, term, x.fractional_bits)
+    return _wrap(runtime, np.stack((term, runtime.reshare(term))), _result_bits(x, y))

@@ -1,0 +1,71 @@
+"""Pseudo-random generators: AES-128 in counter mode, written straight into numpy arrays.
+
+Two parties holding the same key draw identical streams as long as they make
+the same sequence of draws; the protocols are written so that they do. The
+keystream is the encryption of zeros, written with ``update_into`` into the
+destination array's buffer (no intermediate copy).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from offchain.errors import InputError
+
+KEY_BYTES = 16
+
+_zeros_lock = threading.Lock()
+_zeros = np.zeros(0, dtype=np.uint8)
+
+
+def _zero_bytes(count: int) -> memoryview:
+    """Return a read-only view of ``count`` zero bytes (the plaintext the keystream encrypts)."""
+    global _zeros
+    if _zeros.size < count:
+        with _zeros_lock:
+            if _zeros.size < count:
+                grown = np.zeros(max(count, 2 * _zeros.size), dtype=np.uint8)
+                grown.flags.writeable = False
+                _zeros = grown
+    return memoryview(_zeros)[:count]
+
+
+class Prg:
+    """A keyed AES-128-CTR stream; ``random`` draws the next bytes as an array.
+
+    Not thread-safe: one runtime (one party) owns each instance.
+    """
+
+    __slots__ = ("_encryptor", "bytes_drawn")
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
+            raise InputError(f"a PRG key is {KEY_BYTES} bytes, got {key!r:.40}")
+        # Each key is used for one stream only, so a zero nonce is safe.
+        self._encryptor = Cipher(algorithms.AES(bytes(key)), modes.CTR(bytes(16))).encryptor()
+        self.bytes_drawn = 0
+
+    @classmethod
+    def fresh(cls) -> Prg:
+        """Return a generator keyed from the operating system's CSPRNG."""
+        return cls(os.urandom(KEY_BYTES))
+
+    def fill(self, out: np.ndarray) -> np.ndarray:
+        """Overwrite the C-contiguous array ``out`` with the next keystream bytes; return it."""
+        if not out.flags.c_contiguous:
+            raise InputError("Prg.fill needs a C-contiguous destination array")
+        count = out.nbytes
+        if count:
+            self._encryptor.update_into(_zero_bytes(count), out.reshape(-1).view(np.uint8))
+            self.bytes_drawn += count
+        return out
+
+    def random(
+        self, shape: tuple[int, ...] | int, dtype: np.dtype | type = np.uint64
+    ) -> np.ndarray:
+        """Return a new array of uniformly random words of ``dtype``."""
+        return self.fill(np.empty(shape, dtype=dtype))

@@ -1,0 +1,236 @@
+"""Probabilistic truncation without large errors, and the fixed-point multiplication built on it.
+
+Dividing a shared ``X`` by ``2**s`` cannot be done share by share without
+risking wrap-around errors of size 2**(64-s) (ABY3's local Π_trunc1 fails
+with probability about ``|X| / 2**63`` per element, far too often for
+millions of elements). We use the protocol of Escudero, Ghosh, Keller,
+Rachuri, Scholl (CRYPTO 2020, "Improved primitives for MPC over mixed
+arithmetic-binary circuits", §5.1) / Dalskov–Escudero–Keller (USENIX
+Security 2021), with one party pair as the dealer of the masking tuple, as
+in SecretFlow SPU's ABY3 ``TruncAPr``.
+
+**Contract.** Requires ``|X| < 2**62`` (as a signed ring element). Returns a
+replicated sharing of ``floor(X / 2**s)`` or ``floor(X / 2**s) + 1`` (the
+second with probability ``(X mod 2**s) / 2**s``: stochastic rounding, error
+below one unit in the last place, never a large error). Failure
+probability: 0 within the range.
+
+**Protocol** (roles rotate per call: helper H, openers A = H+1, B = H+2).
+The parties hold additive terms ``z_H + z_A + z_B = X``.
+
+1. H and A draw ``r_A`` from their PRG, H and B draw ``r_B``; so
+   ``r = r_A + r_B`` is uniform in Z_2^64, known to H only. H computes
+   ``t = r >> s`` and ``m = msb(r)`` and shares them between A and B:
+   A's halves come from the H–A PRG, H sends B's halves ``t - t_A``,
+   ``m - m_A``. A and B exchange ``z_A + r_A + 2**62`` and ``z_B + r_B``
+   (and receive ``z_H`` from H when it is not already folded into ``z_B``),
+   so both learn ``c = X + 2**62 + r``. (One round.)
+2. With ``x' = X + 2**62`` in ``[0, 2**63)``, ``x' + r`` wraps past 2**64
+   exactly when ``msb(r) = 1`` and ``msb(c) = 0``, hence
+   ``x' >> s = (c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) + carry``
+   with ``carry`` in {0, 1} from the low ``s`` bits. A and B each compute
+   their half of this (public ``c`` terms go to A), subtract the offset
+   ``2**(62-s)``, and re-share the result into replicated form: the H–B
+   and H–A components come from their PRGs, A and B exchange the masked
+   remainder of the third. (One round.)
+
+**Who learns what.** H receives nothing. A sees ``c`` masked by ``r_B``
+(uniform, unknown to A), ``z_B + r_B``, ``z_H`` (masked by the zero
+sharing when it travels) and the round-2 remainder masked by the H–B
+component; B symmetrically. No party learns both ``c`` and ``r``. ``m``'s
+halves enter multiplied by ``2**(64-s)``, so only their low ``s`` bits matter.
+
+Costs: truncation of a replicated share: 2 rounds, A and B send 2 words per
+element, H 2. Fused with a multiplication (:func:`mul_truncate`): 2 rounds
+in total, A and B send 2 words, H sends 4 (``z_H`` to both, ``t_B``, ``m_B``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from offchain.errors import InputError
+from offchain.mpc.ring import RING_BITS, RING_DTYPE
+from offchain.mpc.runtime import Runtime, check_received, expect_arrays
+from offchain.mpc.shares import ArithmeticShare, FixedPointShare
+
+OFFSET_BITS = RING_BITS - 2  # inputs must satisfy |X| < 2**62
+_OFFSET = np.uint64(1 << OFFSET_BITS)
+_ONE = np.uint64(1)
+_MSB_SHIFT = np.uint64(RING_BITS - 1)
+
+
+def _check_shift(shift: int) -> None:
+    if not 1 <= shift < OFFSET_BITS:
+        raise InputError(f"truncation shift must lie in [1, {OFFSET_BITS}), got {shift}")
+
+
+def truncate_terms(
+    runtime: Runtime,
+    term: np.ndarray,
+    shift: int,
+    helper_term_travels: bool,
+    helper: int | None = None,
+) -> np.ndarray:
+    """Truncate the value whose additive terms the three parties hold; return ``[own, next]``.
+
+    ``term`` is this party's additive term (any shape, uint64). When
+    ``helper_term_travels`` is False the caller guarantees the helper's term
+    is zero (its value already folded into the term of the party after the
+    helper's successor), which saves the helper's message to both openers.
+    Requires ``|sum of terms| < 2**62``; see the module docstring. ``helper``
+    is taken from the runtime's rotation unless the caller already took it.
+    """
+    _check_shift(shift)
+    if helper is None:
+        helper = runtime.take_helper()
+    final_shape = term.shape
+    return _truncate_flat(runtime, term.reshape(-1), shift, helper_term_travels, helper).reshape(
+        (2, *final_shape)
+    )
+
+
+def _truncate_flat(
+    runtime: Runtime, term: np.ndarray, shift: int, helper_term_travels: bool, helper: int
+) -> np.ndarray:
+    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
+    shape = term.shape
+    shift_u = np.uint64(shift)
+    party = runtime.party
+
+    if party == helper:
+        mask = runtime.prg_next.random(shape)  # r_A, shared with A
+        np.add(mask, runtime.prg_previous.random(shape), out=mask)  # + r_B, shared with B
+        high = np.right_shift(mask, shift_u)
+        msb = np.right_shift(mask, _MSB_SHIFT)
+        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = t - t_A
+        np.subtract(msb, runtime.prg_next.random(shape), out=msb)  # m_B = m - m_A
+        own = runtime.prg_previous.random(shape)  # component H, shared with B
+        following = runtime.prg_next.random(shape)  # component A, shared with A
+        to_b = [term, high, msb] if helper_term_travels else [high, msb]
+        sends = {opener_b: to_b}
+        if helper_term_travels:
+            sends[opener_a] = [term]
+        runtime.exchange(sends)
+        runtime.exchange()
+        return np.stack((own, following))
+
+    if party == opener_a:
+        masked = runtime.prg_previous.random(shape)  # r_A
+        np.add(masked, term, out=masked)
+        np.add(masked, _OFFSET, out=masked)
+        high_half = runtime.prg_previous.random(shape)  # t_A
+        msb_half = runtime.prg_previous.random(shape)  # m_A
+        component_a = runtime.prg_previous.random(shape)
+        receive = [opener_b, helper] if helper_term_travels else [opener_b]
+        received = runtime.exchange({opener_b: [masked]}, receive)
+        (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
+        check_received(from_b, masked, opener_b, "truncation")
+        opened = np.add(masked, from_b)  # masked was sent: never modify it
+        if helper_term_travels:
+            (helper_term,) = expect_arrays(received[helper], 1, helper, "truncation")
+            check_received(helper_term, masked, helper, "truncation")
+            np.add(opened, helper_term, out=opened)
+        half = _opened_half(opened, high_half, msb_half, shift_u, public_part=True)
+        np.subtract(half, component_a, out=half)
+        received = runtime.exchange({opener_b: [half]}, [opener_b])
+        (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
+        check_received(other_half, half, opener_b, "truncation")
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        components[0] = component_a
+        np.add(half, other_half, out=components[1, ...])  # component B
+        return components
+
+    # opener B
+    masked = runtime.prg_next.random(shape)  # r_B
+    np.add(masked, term, out=masked)
+    component_h = runtime.prg_next.random(shape)
+    received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
+    expected = 3 if helper_term_travels else 2
+    from_helper = expect_arrays(received[helper], expected, helper, "truncation")
+    for array in from_helper:
+        check_received(array, masked, helper, "truncation")
+    high_half, msb_half = from_helper[-2], from_helper[-1]
+    (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
+    check_received(from_a, masked, opener_a, "truncation")
+    opened = np.add(masked, from_a)
+    if helper_term_travels:
+        np.add(opened, from_helper[0], out=opened)
+    half = _opened_half(opened, high_half, msb_half, shift_u, public_part=False)
+    np.subtract(half, component_h, out=half)
+    received = runtime.exchange({opener_a: [half]}, [opener_a])
+    (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
+    check_received(other_half, half, opener_a, "truncation")
+    components = np.empty((2, *shape), dtype=RING_DTYPE)
+    np.add(half, other_half, out=components[0, ...])  # component B
+    components[1] = component_h
+    return components
+
+
+def _opened_half(
+    opened: np.ndarray,
+    high_half: np.ndarray,
+    msb_half: np.ndarray,
+    shift: np.uint64,
+    public_part: bool,
+) -> np.ndarray:
+    """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
+
+    ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``; the
+    public terms are added by opener A only. Reuses ``opened``'s memory.
+    """
+    no_wrap = np.right_shift(opened, _MSB_SHIFT)
+    np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
+    np.multiply(no_wrap, msb_half, out=no_wrap)
+    np.left_shift(no_wrap, np.uint64(RING_BITS) - shift, out=no_wrap)
+    np.subtract(no_wrap, high_half, out=no_wrap)
+    if public_part:
+        np.right_shift(opened, shift, out=opened)
+        np.add(no_wrap, opened, out=no_wrap)
+        np.subtract(no_wrap, np.uint64(1 << OFFSET_BITS) >> shift, out=no_wrap)
+    return no_wrap
+
+
+def truncate(share: ArithmeticShare, shift: int) -> ArithmeticShare:
+    """Return a sharing of ``x / 2**shift`` rounded stochastically (2 rounds).
+
+    Requires ``|x| < 2**62``; the result is ``floor(x / 2**shift)`` or one more.
+    """
+    runtime = share.runtime
+    helper = runtime.take_helper()
+    components = np.asarray(share.components, order="C")
+    # Fold the helper's component into opener B's term: B holds it already.
+    offset = (runtime.party - helper) % 3
+    if offset == 0:
+        term = np.zeros(share.shape, dtype=RING_DTYPE)
+    elif offset == 1:
+        term = components[0, ...].copy()
+    else:
+        term = np.add(components[0, ...], components[1, ...])
+    return share._like(
+        truncate_terms(runtime, term, shift, helper_term_travels=False, helper=helper)
+    )
+
+
+def mul_truncate(x: FixedPointShare, y: FixedPointShare) -> FixedPointShare:
+    """Return the fixed-point product ``x * y`` (2 rounds, fused multiplication and truncation).
+
+    Requires ``|x * y| < 2**(62 - 2f)`` in real terms; error below ``2**-f``.
+    """
+    from offchain.mpc.arithmetic import product_terms
+
+    if x.fractional_bits != y.fractional_bits:
+        raise InputError(
+            f"fixed-point operands have {x.fractional_bits} and {y.fractional_bits} fractional bits"
+        )
+    term = product_terms(x, y)
+    components = truncate_terms(x.runtime, term, x.fractional_bits, helper_term_travels=True)
+    return FixedPointShare(x.runtime, components, x.fractional_bits)
+
+
+def truncate_product_terms(
+    runtime: Runtime, term: np.ndarray, fractional_bits: int
+) -> FixedPointShare:
+    """Truncate masked additive product terms (from a dot or matrix product) into a fixed-point share."""
+    components = truncate_terms(runtime, term, fractional_bits, helper_term_travels=True)
+    return FixedPointShare(runtime, components, fractional_bits)
