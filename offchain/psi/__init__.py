@@ -22,10 +22,8 @@ from offchain.psi.ecdh import ecdh_psi
 from offchain.psi.encoding import EncodedKeys, encode_key, encode_keys
 from offchain.psi.result import PsiResult, Reveal
 from offchain.psi.shared import (
-    MembershipShare,
     MembershipSubmission,
     prepare_membership,
-    reconstruct,
     shared_membership,
 )
 from offchain.psi.tags import TagKey, agree_tag_key
@@ -33,7 +31,6 @@ from offchain.psi.tags import TagKey, agree_tag_key
 __all__ = [
     "EncodedKeys",
     "MatcherView",
-    "MembershipShare",
     "MembershipSubmission",
     "PsiResult",
     "Reveal",
@@ -45,6 +42,5 @@ __all__ = [
     "encode_key",
     "encode_keys",
     "prepare_membership",
-    "reconstruct",
     "shared_membership",
 ]

@@ -2,27 +2,28 @@
 
 For joins whose intersection must not be revealed, the output is, for each
 owner, a 0/1 membership indicator over that owner's *distinct* keys (in
-order of first appearance, as ``EncodedKeys.distinct`` gives them),
-replicated-secret-shared among the three compute parties: party i holds the
-components (x_i, x_{i+1 mod 3}) with x = x_0 + x_1 + x_2 mod 2**64
-("arithmetic") or x = x_0 ^ x_1 ^ x_2 ("boolean"). The owner aggregates
-per-key payloads locally (row counts, sums) in the same order and shares
-them, so no row-to-key pattern ever leaves the owner.
+order of first appearance, as ``EncodedKeys.distinct`` gives them), as an
+engine share among the three compute parties: an ``ArithmeticShare`` (0/1
+mod 2**64, ready for sums and products) or a ``BooleanShare`` (0/1 words,
+ready for AND/select). The owner aggregates per-key payloads locally (row
+counts, sums) in the same order and shares them with the engine's input
+functions, so no row-to-key pattern ever leaves the owner.
 
 Roles among the compute parties: the *matcher* M receives each owner's tags
 PRF_k(key), shuffled by a permutation π_O the owner derives from a seed; the
 two *permuters* P < Q receive only the seeds. Per owner (e = indicator in
-tag order, length n):
+tag order, length n), with the runtime's pairwise PRGs (keys agreed at
+session start, no dealer):
 
-1. M and P share a PRG seed s (M picks it): a = PRG_s("a"), r = PRG_s("r").
-   Q picks a seed t shared with M: u = PRG_t("u"). M sends b = e − a to Q.
+1. From PRG(M, P): a and r. From PRG(Q, M): u. M sends b = e − a to Q.
 2. P and Q un-shuffle their halves a, b by π_O⁻¹ (now in key order) and
    exchange c_P = a∘π⁻¹ − r and c_Q = b∘π⁻¹ − u; both know c = c_P + c_Q.
-3. e∘π⁻¹ = r + u + c: M holds (u, r), P holds (r, c), Q holds (c, u).
+3. e∘π⁻¹ = r + u + c: M holds (u, r), P holds (r, c), Q holds (c, u): a
+   replicated sharing (party i holds components i and i + 1).
 
 M sees e only in π order (it cannot invert π); P and Q see π but only
-values masked by a PRG output of a pair they are not both in. Two rounds,
-8n bytes M→Q and 8n bytes each way between P and Q per owner, plus seeds.
+values masked by a PRG output of a pair they are not both in. Two rounds;
+8n bytes M→Q and 8n bytes each way between P and Q per owner.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from offchain.errors import InputError, PsiProtocolError
-from offchain.mpc.transport import Transport
+from offchain.mpc.runtime import Runtime
+from offchain.mpc.shares import ArithmeticShare, BooleanShare
 from offchain.psi.encoding import EncodedKeys, encode_keys
 from offchain.psi.matching import match_tags
 from offchain.psi.shuffle import SEED_BYTES, inverse_permutation, permutation_from_seed
@@ -75,29 +76,103 @@ def prepare_membership(
     )
 
 
-@dataclass(frozen=True)
-class MembershipShare:
-    """One compute party's replicated share of an owner's membership indicator.
-
-    ``components`` is (x_i, x_{i+1 mod 3}) for party i, uint64 arrays of the
-    owner's distinct-key count; ``kind`` says how components combine.
-    """
-
-    party: int
-    kind: str
-    components: tuple[np.ndarray, np.ndarray]
-
-
-def _prg_words(seed: bytes, label: bytes, count: int) -> np.ndarray:
-    nonce = label.ljust(16, b"\x00")
-    encryptor = Cipher(algorithms.AES(seed), modes.CTR(nonce)).encryptor()
-    return np.frombuffer(encryptor.update(bytes(8 * count)), dtype="<u8").astype(np.uint64)
-
-
 def _combine(kind: str, left: np.ndarray, right: np.ndarray, subtract: bool) -> np.ndarray:
     if kind == BOOLEAN:
         return np.bitwise_xor(left, right)
     return np.subtract(left, right) if subtract else np.add(left, right)
+
+
+def shared_membership(
+    runtime: Runtime,
+    *,
+    matcher: int,
+    sizes: tuple[int, int],
+    tags: tuple[np.ndarray, np.ndarray] | None = None,
+    permutation_seeds: tuple[bytes, bytes] | None = None,
+    kind: str = ARITHMETIC,
+) -> tuple[ArithmeticShare | BooleanShare, ArithmeticShare | BooleanShare]:
+    """Share both owners' membership indicators among the 3 parties (an engine program).
+
+    The matcher passes the two owners' ``tags``; each permuter passes the two
+    owners' ``permutation_seeds``; everyone passes ``sizes`` (distinct-key
+    counts, public). Returns this party's share of owner 0's and owner 1's
+    indicator, each of shape (size,), values 0 or 1.
+    """
+    me = runtime.party
+    if kind not in _KINDS:
+        raise InputError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if matcher not in (0, 1, 2):
+        raise InputError(f"the matcher is compute party 0, 1 or 2, got {matcher}")
+    if len(sizes) != 2 or any(size < 0 for size in sizes):
+        raise InputError(f"sizes must be two non-negative counts, got {sizes}")
+    share_type = BooleanShare if kind == BOOLEAN else ArithmeticShare
+    first_permuter, second_permuter = sorted({0, 1, 2} - {matcher})
+    # Party i holds components i and i + 1, so the one party k lacks is k + 2.
+    component_of = {
+        "c": (matcher + 2) % 3,
+        "u": (first_permuter + 2) % 3,
+        "r": (second_permuter + 2) % 3,
+    }
+
+    def assemble(held: dict[str, np.ndarray]) -> ArithmeticShare | BooleanShare:
+        by_component = {component_of[name]: value for name, value in held.items()}
+        own, following = me, (me + 1) % 3
+        if set(by_component) != {own, following}:
+            raise PsiProtocolError(f"party {me} assembled components {sorted(by_component)}")
+        return share_type(runtime, np.stack([by_component[own], by_component[following]]))
+
+    if me == matcher:
+        if tags is None or len(tags) != 2:
+            raise InputError("the matcher needs both owners' tags")
+        for owner, (owner_tags, size) in enumerate(zip(tags, sizes, strict=True)):
+            if owner_tags.shape != (size, 2) or owner_tags.dtype != np.uint64:
+                raise InputError(
+                    f"owner {owner} tags must be ({size}, 2) uint64, "
+                    f"got {owner_tags.dtype} {owner_tags.shape}"
+                )
+        positions = match_tags(tags[0], tags[1])
+        with_p, with_q = runtime.prg_with(first_permuter), runtime.prg_with(second_permuter)
+        halves_for_q, masks = [], []
+        for owner in (0, 1):
+            a, r = with_p.random(sizes[owner]), with_p.random(sizes[owner])
+            u = with_q.random(sizes[owner])
+            indicator = np.zeros(sizes[owner], dtype=np.uint64)
+            indicator[positions[owner]] = 1
+            halves_for_q.append(_combine(kind, indicator, a, subtract=True))
+            masks.append({"r": r, "u": u})
+        runtime.exchange({second_permuter: halves_for_q}, [])
+        return tuple(assemble(held) for held in masks)
+
+    seeds = _check_seed_pair(permutation_seeds)
+    inverses = [
+        inverse_permutation(permutation_from_seed(seed, size))
+        for seed, size in zip(seeds, sizes, strict=True)
+    ]
+    if me == first_permuter:
+        with_m = runtime.prg_with(matcher)
+        masked, masks = [], []
+        for owner in (0, 1):
+            a, r = with_m.random(sizes[owner]), with_m.random(sizes[owner])
+            masked.append(_combine(kind, a[inverses[owner]], r, subtract=True))
+            masks.append(r)
+        theirs = _expect(
+            runtime.exchange({second_permuter: masked}, [second_permuter]), second_permuter, sizes
+        )
+        return tuple(
+            assemble({"r": masks[o], "c": _combine(kind, masked[o], theirs[o], subtract=False)})
+            for o in (0, 1)
+        )
+    with_m = runtime.prg_with(matcher)
+    masks = [with_m.random(size) for size in sizes]
+    halves = _expect(runtime.exchange({}, [matcher]), matcher, sizes)
+    masked = [_combine(kind, halves[o][inverses[o]], masks[o], subtract=True) for o in (0, 1)]
+    theirs = _expect(
+        runtime.exchange({first_permuter: masked}, [first_permuter]), first_permuter, sizes
+    )
+    return tuple(
+        assemble({"u": masks[o], "c": _combine(kind, theirs[o], masked[o], subtract=False)})
+        for o in (0, 1)
+    )
 
 
 def _check_seed_pair(seeds) -> tuple[bytes, bytes]:
@@ -106,151 +181,13 @@ def _check_seed_pair(seeds) -> tuple[bytes, bytes]:
     return tuple(seeds)
 
 
-def shared_membership(
-    transport: Transport,
-    *,
-    matcher: int,
-    sizes: tuple[int, int],
-    tags: tuple[np.ndarray, np.ndarray] | None = None,
-    permutation_seeds: tuple[bytes, bytes] | None = None,
-    kind: str = ARITHMETIC,
-) -> tuple[MembershipShare, MembershipShare]:
-    """Compute both owners' membership indicators as replicated shares (run at all 3 parties).
-
-    The matcher passes the two owners' ``tags``; each permuter passes the two
-    owners' ``permutation_seeds``; everyone passes ``sizes`` (distinct-key
-    counts, public). Returns this party's share of owner 0's and owner 1's
-    indicator, each over that owner's distinct keys.
-    """
-    me = transport.party
-    if kind not in _KINDS:
-        raise InputError(f"kind must be one of {_KINDS}, got {kind!r}")
-    if matcher not in (0, 1, 2) or me not in (0, 1, 2):
-        raise InputError(f"parties are 0, 1, 2; got matcher {matcher}, this party {me}")
-    if any(size < 0 for size in sizes) or len(sizes) != 2:
-        raise InputError(f"sizes must be two non-negative counts, got {sizes}")
-    first_permuter, second_permuter = sorted({0, 1, 2} - {matcher})
-    # Component x_j is the one party j+1 and j+2 hold, i.e. the one party j+2 lacks.
-    slot_of_c = (matcher + 2) % 3
-    slot_of_u = (first_permuter + 2) % 3
-    slot_of_r = (second_permuter + 2) % 3
-
-    if me == matcher:
-        if tags is None or len(tags) != 2:
-            raise InputError("the matcher needs both owners' tags")
-        for owner, (owner_tags, size) in enumerate(zip(tags, sizes, strict=True)):
-            if owner_tags.shape != (size, 2) or owner_tags.dtype != np.uint64:
-                raise InputError(
-                    f"owner {owner} tags must be ({size}, 2) uint64, got {owner_tags.dtype} {owner_tags.shape}"
-                )
-        positions = match_tags(tags[0], tags[1])
-        seed_with_p = os.urandom(SEED_BYTES)
-        transport.send(first_permuter, [np.frombuffer(seed_with_p, np.uint8)])
-        halves_for_q = []
-        for owner in (0, 1):
-            indicator = np.zeros(sizes[owner], dtype=np.uint64)
-            indicator[positions[owner]] = 1
-            a = _prg_words(seed_with_p, b"a" + bytes((owner,)), sizes[owner])
-            halves_for_q.append(_combine(kind, indicator, a, subtract=True))
-        transport.send(second_permuter, halves_for_q)
-        seed_with_q = _recv_seed(transport, second_permuter)
-        shares = []
-        for owner in (0, 1):
-            r = _prg_words(seed_with_p, b"r" + bytes((owner,)), sizes[owner])
-            u = _prg_words(seed_with_q, b"u" + bytes((owner,)), sizes[owner])
-            shares.append(_assemble(me, kind, {slot_of_r: r, slot_of_u: u}))
-        return tuple(shares)
-
-    seeds = _check_seed_pair(permutation_seeds)
-    inverses = [
-        inverse_permutation(permutation_from_seed(seed, size))
-        for seed, size in zip(seeds, sizes, strict=True)
-    ]
-    if me == first_permuter:
-        seed_with_m = _recv_seed(transport, matcher)
-        masked, masks = [], []
-        for owner in (0, 1):
-            a = _prg_words(seed_with_m, b"a" + bytes((owner,)), sizes[owner])
-            r = _prg_words(seed_with_m, b"r" + bytes((owner,)), sizes[owner])
-            masked.append(_combine(kind, a[inverses[owner]], r, subtract=True))
-            masks.append(r)
-        transport.send(second_permuter, masked)
-        theirs = _recv_arrays(transport, second_permuter, sizes)
-        return tuple(
-            _assemble(
-                me,
-                kind,
-                {
-                    slot_of_r: masks[o],
-                    slot_of_c: _combine(kind, masked[o], theirs[o], subtract=False),
-                },
-            )
-            for o in (0, 1)
-        )
-    seed_with_m = os.urandom(SEED_BYTES)
-    transport.send(matcher, [np.frombuffer(seed_with_m, np.uint8)])
-    halves = _recv_arrays(transport, matcher, sizes)
-    masked, masks = [], []
-    for owner in (0, 1):
-        u = _prg_words(seed_with_m, b"u" + bytes((owner,)), sizes[owner])
-        masked.append(_combine(kind, halves[owner][inverses[owner]], u, subtract=True))
-        masks.append(u)
-    transport.send(first_permuter, masked)
-    theirs = _recv_arrays(transport, first_permuter, sizes)
-    return tuple(
-        _assemble(
-            me,
-            kind,
-            {slot_of_u: masks[o], slot_of_c: _combine(kind, theirs[o], masked[o], subtract=False)},
-        )
-        for o in (0, 1)
-    )
-
-
-def _assemble(me: int, kind: str, held: dict[int, np.ndarray]) -> MembershipShare:
-    expected = {me, (me + 1) % 3}
-    if set(held) != expected:
-        raise PsiProtocolError(
-            f"party {me} assembled components {sorted(held)}, expected {sorted(expected)}"
-        )
-    return MembershipShare(party=me, kind=kind, components=(held[me], held[(me + 1) % 3]))
-
-
-def _recv_seed(transport: Transport, peer: int) -> bytes:
-    message = transport.recv(peer)
-    if len(message) != 1 or message[0].dtype != np.uint8 or message[0].shape != (SEED_BYTES,):
-        raise PsiProtocolError(f"party {peer} did not send a {SEED_BYTES}-byte seed")
-    return message[0].tobytes()
-
-
-def _recv_arrays(transport: Transport, peer: int, sizes: tuple[int, int]) -> list[np.ndarray]:
-    message = transport.recv(peer)
+def _expect(
+    received: dict[int, list[np.ndarray]], peer: int, sizes: tuple[int, int]
+) -> list[np.ndarray]:
+    message = received[peer]
     if len(message) != 2 or any(
         array.dtype != np.uint64 or array.shape != (size,)
         for array, size in zip(message, sizes, strict=True)
     ):
         raise PsiProtocolError(f"party {peer} sent arrays that are not uint64 of lengths {sizes}")
     return list(message)
-
-
-def reconstruct(shares: Iterable[MembershipShare]) -> np.ndarray:
-    """Open a membership indicator from the three parties' shares, checking the replicas agree.
-
-    For tests and for a requester entitled to the result; raises
-    ``PsiProtocolError`` when two holders of one component disagree.
-    """
-    shares = sorted(shares, key=lambda share: share.party)
-    if [share.party for share in shares] != [0, 1, 2] or len({share.kind for share in shares}) != 1:
-        raise InputError(
-            "reconstruct needs one share of the same kind from each of parties 0, 1, 2"
-        )
-    for party in range(3):
-        if not np.array_equal(shares[party].components[1], shares[(party + 1) % 3].components[0]):
-            raise PsiProtocolError(
-                f"component x_{(party + 1) % 3} differs between parties {party} and {(party + 1) % 3}"
-            )
-    kind = shares[0].kind
-    total = shares[0].components[0].copy()
-    for party in (1, 2):
-        total = _combine(kind, total, shares[party].components[0], subtract=False)
-    return total
