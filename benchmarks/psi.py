@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import platform
 import queue
+import resource
 import sys
 import threading
 import time
@@ -134,6 +135,7 @@ def _party_main(mode, party, connections, n, overlap, seed, workers, barrier, re
         # Warm the pool (process start-up is not part of a PSI run).
         list(executor.map(abs, range(max(workers or 1, 1) * 2)))
     barrier.wait()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     if mode == "ecdh":
         result = ecdh_psi(transport, 1 - party, keys, executor=executor)
@@ -147,9 +149,16 @@ def _party_main(mode, party, connections, n, overlap, seed, workers, barrier, re
         )
         cardinality = result.cardinality
     seconds = time.perf_counter() - started
-    results.put((party, seconds, transport.bytes_sent, cardinality))
+    results.put((party, seconds, transport.bytes_sent, cardinality, _cpu_seconds() - cpu_before))
     time.sleep(0.2)  # let the peers' readers drain before the pipes close
     transport.close()
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the curve workers, after shutdown)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_mode(mode: str, n: int, overlap: float, seed: int, workers: int | None) -> dict:
@@ -186,6 +195,7 @@ def run_mode(mode: str, n: int, overlap: float, seed: int, workers: int | None) 
         "n": n,
         "seconds": max(c[1] for c in collected),
         "bytes": [c[2] for c in collected],
+        "cpu": sum(c[4] for c in collected),
     }
 
 
@@ -220,9 +230,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine_description()}")
     print(f"transport: pipe (Unix socket pairs between processes); overlap {args.overlap:.0%}\n")
-    header = "| mode | n × n | seconds | MB sent per party | SPU 0.9.5 reference | speed-up |"
+    header = (
+        "| mode | n × n | seconds | CPU seconds (all processes) | MB sent per party "
+        "| SPU 0.9.5 reference | speed-up |"
+    )
     print(header)
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
         row = run_mode(mode.strip(), args.n, args.overlap, args.seed, args.workers)
         megabytes = " / ".join(f"{b / 1e6:.1f}" for b in row["bytes"])
@@ -235,7 +248,8 @@ def main() -> None:
         else:
             versus = f"{SPU_NAMES[row['mode']]} (measured at 10**6 only) | —"
         print(
-            f"| {row['mode']} | {args.n:,} | {row['seconds']:.2f} | {megabytes} | {versus} |",
+            f"| {row['mode']} | {args.n:,} | {row['seconds']:.2f} | {row['cpu']:.1f} | {megabytes} "
+            f"| {versus} |",
             flush=True,
         )
 
