@@ -43,7 +43,7 @@ from offchain.mpc.transport import Transport
 from offchain.psi import curve
 from offchain.psi.encoding import ENCODING_VERSION, EncodedKeys, encode_keys
 from offchain.psi.matching import TAG_BYTES, match_tags, rows_by_group, tags_from_bytes
-from offchain.psi.pool import make_executor
+from offchain.psi.pool import default_workers, make_executor
 from offchain.psi.result import PsiResult, Reveal, select_values
 from offchain.psi.shuffle import secure_permutation
 
@@ -75,7 +75,7 @@ def ecdh_psi(
     numbers; default both). ``keys`` is one key per row (see encoding.py);
     duplicates are allowed and removed before the protocol. ``workers``
     processes do the curve work (None: one per core, 0: inline); pass an
-    ``executor`` to reuse a pool across runs.
+    ``executor`` (with ``workers`` set to its size) to reuse a pool across runs.
     """
     me = transport.party
     receivers = frozenset((me, peer) if receivers is None else receivers)
@@ -102,8 +102,11 @@ def ecdh_psi(
     own_executor = executor is None
     if own_executor:
         executor = make_executor(workers)
+    parallelism = max(1, workers if workers is not None else default_workers())
     try:
-        run = _EcdhRun(transport, peer, shuffled, reveal, receivers, batch_size, executor)
+        run = _EcdhRun(
+            transport, peer, shuffled, reveal, receivers, batch_size, executor, parallelism
+        )
         own_tags, peer_tags = run.execute()
     finally:
         if own_executor:
@@ -146,7 +149,9 @@ def _batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:
 class _EcdhRun:
     """The message loop of one side: schedules curve work and streams batches."""
 
-    def __init__(self, transport, peer, shuffled, reveal, receivers, batch_size, executor) -> None:
+    def __init__(
+        self, transport, peer, shuffled, reveal, receivers, batch_size, executor, parallelism
+    ) -> None:
         self.transport = transport
         self.peer = peer
         self.me = transport.party
@@ -157,6 +162,7 @@ class _EcdhRun:
         self.receivers_mask = sum(1 << party for party in receivers)
         self.batch_size = batch_size
         self.executor = executor
+        self.parallelism = parallelism
         self.scalar = curve.random_scalar()
         self.events: queue.Queue = queue.Queue()
         self.bytes_sent = 0
@@ -249,7 +255,8 @@ class _EcdhRun:
         pending_returns = (
             np.zeros((self.peer_size, TAG_BYTES), np.uint8) if shuffle_returns else None
         )
-        limit = 2 * getattr(self.executor, "_max_workers", 1) + 1
+        # Two batches per worker keep every worker busy while results travel.
+        limit = 2 * self.parallelism + 1
         peer_batches: deque = deque()
         in_flight = 0
         next_own = 0
