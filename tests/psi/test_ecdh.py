@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offchain.errors import InputError, PsiProtocolError
+from offchain.errors import InputError, PsiProtocolError, TransportError
 from offchain.psi import curve, ecdh
 from offchain.psi.ecdh import ecdh_psi
 from offchain.psi.result import Reveal
@@ -138,3 +138,30 @@ def test_wrong_key_types_are_refused_before_anything_is_sent():
 def test_invalid_options_are_refused(options, fragment):
     with pytest.raises(InputError, match=fragment):
         run_parties([lambda transport: ecdh_psi(transport, 1, [1], workers=0, **options)])
+
+
+def test_a_peer_that_stops_mid_protocol_fails_the_run_instead_of_hanging():
+    def vanishing_peer(transport):
+        # A well-formed HELLO announcing 500 keys, then the peer is gone.
+        hello = np.array([ecdh.PROTOCOL_VERSION, 1, Reveal.INTERSECTION.value, 0b11, 500, 100])
+        transport.send(0, [np.array([ecdh.KIND_HELLO, 0, 0]), hello])
+        transport.recv(0)
+        transport.close()
+
+    with pytest.raises(TransportError):
+        run_parties(
+            [lambda transport: ecdh_psi(transport, 1, list(range(300)), workers=0), vanishing_peer],
+            timeout=10,
+        )
+
+
+def test_a_malformed_batch_is_a_protocol_error():
+    def bad_peer(transport):
+        hello = np.array([ecdh.PROTOCOL_VERSION, 1, Reveal.INTERSECTION.value, 0b11, 2, 100])
+        transport.send(0, [np.array([ecdh.KIND_HELLO, 0, 0]), hello])
+        transport.recv(0)
+        transport.send(0, [np.array([ecdh.KIND_BLINDED, 0, 2]), np.zeros((2, 31), np.uint8)])
+        return None
+
+    with pytest.raises(PsiProtocolError, match=r"expected uint8 \(2, 32\)"):
+        run_parties([lambda transport: ecdh_psi(transport, 1, [1, 2, 3], workers=0), bad_peer])
