@@ -5,8 +5,8 @@ Modes:
   assisted  matcher-assisted PSI (owners' PRF tags, a compute node matches), to both
 
 Transports:
-  tls   mutual TLS over loopback (offchain.net.tls), when that module is present
-  pipe  Unix socket pairs between the processes (no encryption), always available
+  tls   pinned mutual TLS 1.3 over loopback (offchain.net.tls), the default
+  pipe  Unix socket pairs between the processes (no encryption), for comparison
 
 Times are measured inside each party from a common start (after the links are
 up) to its result; the table shows the slowest party. Bytes are payload bytes
@@ -21,6 +21,7 @@ import os
 import platform
 import queue
 import resource
+import socket
 import sys
 import threading
 import time
@@ -122,11 +123,36 @@ def make_keys(party: int, n: int, overlap: float, seed: int) -> np.ndarray:
     return keys[np.random.default_rng(seed + 1 + party).permutation(n)]
 
 
-def _party_main(mode, party, connections, n, overlap, seed, workers, barrier, results):
+def _tls_transport(party: int, parties: int, identities, ports):
+    from offchain.net.tls import Peer, TlsTransport, bind_listener
+
+    peers = {
+        other: Peer(
+            identities[other].fingerprint, ("127.0.0.1", ports[other]) if other < party else None
+        )
+        for other in range(parties)
+        if other != party
+    }
+    listener = bind_listener("127.0.0.1", ports[party]) if party < parties - 1 else None
+    return TlsTransport.connect(
+        party=party,
+        identity=identities[party],
+        peers=peers,
+        session_id=b"psi-benchmark",
+        listener=listener,
+        timeout=600.0,
+        connect_timeout=120.0,
+    )
+
+
+def _party_main(mode, party, links, n, overlap, seed, workers, barrier, results):
     from offchain.psi.assisted import assisted_psi_matcher, assisted_psi_owner
     from offchain.psi.ecdh import ecdh_psi
 
-    transport = PipeTransport(party, connections)
+    if links[0] == "tls":
+        transport = _tls_transport(party, 2 if mode == "ecdh" else 3, *links[1:])
+    else:
+        transport = PipeTransport(party, links[1])
     keys = make_keys(party, n, overlap, seed) if party in (0, 1) else None
     if mode == "ecdh":
         from offchain.psi.pool import make_executor
@@ -150,7 +176,10 @@ def _party_main(mode, party, connections, n, overlap, seed, workers, barrier, re
         cardinality = result.cardinality
     seconds = time.perf_counter() - started
     results.put((party, seconds, transport.bytes_sent, cardinality, _cpu_seconds() - cpu_before))
-    time.sleep(0.2)  # let the peers' readers drain before the pipes close
+    if links[0] == "tls":
+        transport.verify_transcripts()
+    else:
+        time.sleep(0.2)  # let the peers' readers drain before the pipes close
     transport.close()
 
 
@@ -161,20 +190,39 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_mode(mode: str, n: int, overlap: float, seed: int, workers: int | None) -> dict:
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def run_mode(
+    mode: str, n: int, overlap: float, seed: int, workers: int | None, transport: str
+) -> dict:
     context = multiprocessing.get_context("spawn")
     parties = 2 if mode == "ecdh" else 3
-    ends = {p: {} for p in range(parties)}
-    for first in range(parties):
-        for second in range(first + 1, parties):
-            a, b = context.Pipe(duplex=True)
-            ends[first][second] = a
-            ends[second][first] = b
+    if transport == "tls":
+        from offchain.net.identity import NodeIdentity
+
+        identities = [NodeIdentity.generate(f"psi-bench-{p}") for p in range(parties)]
+        ports = _free_ports(parties)
+        links = {p: ("tls", identities, ports) for p in range(parties)}
+    else:
+        ends = {p: {} for p in range(parties)}
+        for first in range(parties):
+            for second in range(first + 1, parties):
+                a, b = context.Pipe(duplex=True)
+                ends[first][second] = a
+                ends[second][first] = b
+        links = {p: ("pipe", ends[p]) for p in range(parties)}
     barrier = context.Barrier(parties)
     results = context.Queue()
     processes = [
         context.Process(
-            target=_party_main, args=(mode, p, ends[p], n, overlap, seed, workers, barrier, results)
+            target=_party_main,
+            args=(mode, p, links[p], n, overlap, seed, workers, barrier, results),
         )
         for p in range(parties)
     ]
@@ -227,9 +275,14 @@ def main() -> None:
         "--workers", type=int, default=None, help="curve worker processes per party"
     )
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--transport", choices=("tls", "pipe"), default="tls")
     args = parser.parse_args()
     print(f"machine: {machine_description()}")
-    print(f"transport: pipe (Unix socket pairs between processes); overlap {args.overlap:.0%}\n")
+    described = {
+        "tls": "pinned mutual TLS 1.3 over loopback",
+        "pipe": "Unix socket pairs between the processes (no encryption)",
+    }
+    print(f"transport: {described[args.transport]}; overlap {args.overlap:.0%}\n")
     header = (
         "| mode | n × n | seconds | CPU seconds (all processes) | MB sent per party "
         "| SPU 0.9.5 reference | speed-up |"
@@ -237,7 +290,7 @@ def main() -> None:
     print(header)
     print("|---|---|---|---|---|---|---|")
     for mode in args.modes.split(","):
-        row = run_mode(mode.strip(), args.n, args.overlap, args.seed, args.workers)
+        row = run_mode(mode.strip(), args.n, args.overlap, args.seed, args.workers, args.transport)
         megabytes = " / ".join(f"{b / 1e6:.1f}" for b in row["bytes"])
         reference = SPU_SECONDS[row["mode"]]
         # SPU was measured at 10**6 × 10**6 only; no extrapolation to other sizes.
