@@ -50,6 +50,7 @@ from offchain.psi.shuffle import secure_permutation
 PROTOCOL_VERSION = 1
 DEFAULT_BATCH_SIZE = 4096
 MAX_BATCH_SIZE = 1 << 20
+INLINE_BELOW = 8192  # distinct keys; below this the default runs the curve work inline
 
 KIND_HELLO = 1
 KIND_BLINDED = 2
@@ -74,7 +75,8 @@ def ecdh_psi(
     Both sides call this with the same ``reveal`` and ``receivers`` (party
     numbers; default both). ``keys`` is one key per row (see encoding.py);
     duplicates are allowed and removed before the protocol. ``workers``
-    processes do the curve work (None: one per core, 0: inline); pass an
+    processes do the curve work (None: one per core, or inline below
+    ``INLINE_BELOW`` distinct keys; 0: inline); pass an
     ``executor`` (with ``workers`` set to its size) to reuse a pool across runs.
     """
     me = transport.party
@@ -101,6 +103,8 @@ def ecdh_psi(
 
     own_executor = executor is None
     if own_executor:
+        if workers is None and len(distinct) < INLINE_BELOW:
+            workers = 0  # starting worker processes would cost more than the curve work
         executor = make_executor(workers)
     parallelism = max(1, workers if workers is not None else default_workers())
     try:
