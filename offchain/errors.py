@@ -9,6 +9,8 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    │   └── UnsupportedQuery                a SQL construct outside the supported set (named,
+    │                                       with its line and column)
     ├── MpcError                            the MPC engine (offchain/mpc)
     │   ├── ShareMismatch                   replicated components disagree (verified mode)
     │   └── FixedPointOverflow (OverflowError)
@@ -40,6 +42,21 @@ class ConfigError(UnseenError, ValueError):
 
 class InputError(UnseenError, ValueError):
     """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+class UnsupportedQuery(InputError):
+    """A SQL query uses a construct the secure query engine does not support.
+
+    ``construct`` names it ("window function", "LIKE", "RIGHT JOIN"…);
+    ``line`` and ``column`` (1-based) locate it in the query text.
+    """
+
+    def __init__(self, construct: str, line: int, column: int, detail: str = "") -> None:
+        message = f"{construct} is not supported (line {line}, column {column})"
+        super().__init__(message + (f": {detail}" if detail else ""))
+        self.construct = construct
+        self.line = line
+        self.column = column
 
 
 class MpcError(UnseenError):
