@@ -156,13 +156,13 @@ class Aggregator:
             return Value(total, empty, node.type)
         offset = -self.runtime.fractional_bits if atype.is_float else 0
         scale = atype.scale if atype.kind == "decimal" else 0
-        mean = integer_quotient(total, count, offset)
         if node.function == "AVG":
-            return Value(_unscale(mean, scale), empty, DOUBLE)
-        return self.variance(node, value, weight, count, mean, scale, offset)
+            return Value(integer_quotient(total, count, offset, scale), empty, DOUBLE)
+        mean = integer_quotient(total, count, offset)  # in unscaled units
+        return self.variance(node, value, weight, count, mean, scale)
 
     def variance(self, node: ir.Aggregate, value: Value, weight: ArithmeticShare,
-                 count: ArithmeticShare, mean: FixedPointShare, scale: int, offset: int) -> Value:
+                 count: ArithmeticShare, mean: FixedPointShare, scale: int) -> Value:
         runtime = self.runtime
         f = runtime.fractional_bits
         data = _public_to_share(runtime, value, self.length)
@@ -185,13 +185,12 @@ class Aggregator:
         sample = node.function in ("VAR_SAMP", "STDDEV_SAMP")
         denominator = count - 1 if sample else count
         square_of_first = first * first
-        spread = integer_quotient(second, denominator, units)
-        correction = integer_quotient(square_of_first, count * denominator, 2 * units)
-        variance = _unscale(spread - correction, 2 * scale)
+        spread = integer_quotient(second, denominator, units, 2 * scale)
+        correction = integer_quotient(square_of_first, count * denominator, 2 * units, 2 * scale)
+        variance = spread - correction
         null = compare.less_than(count, 2 if sample else 1)
         if node.function.startswith("STDDEV"):
             variance = square_root(variance)
-        del offset
         return Value(variance, null, DOUBLE)
 
     def extreme(self, node: ir.Aggregate, value: Value, weight: ArithmeticShare) -> Value:
@@ -204,7 +203,7 @@ class Aggregator:
             member = weight.reshape(-1, 1)
         else:
             member = self.groups.onehot * weight.reshape(-1, 1)
-        count = self.groups.sum(member).reshape(-1)
+        count = member.sum(axis=0)
         width = member.shape[1]
         spread = signed.reshape(-1, 1) - SENTINEL
         masked = member * _broadcast(spread, (self.length, width)) + SENTINEL
@@ -267,12 +266,6 @@ class Aggregator:
             return outputs
         outputs["keep"] = keep
         return compact(self.runtime, outputs, "keep")
-
-
-def _unscale(value: FixedPointShare, scale: int) -> FixedPointShare:
-    if not scale:
-        return value
-    return value.mul_public(float(10.0 ** -scale))
 
 
 def _public_to_share(runtime, value: Value, length: int):

@@ -18,6 +18,7 @@ NULL as ``n1 + n2 - n1 n2``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -86,17 +87,32 @@ def literal_value(literal: ir.Literal, fractional_bits: int) -> Value:
     return Value(encode_integer_literal(literal.value, ltype), None, ltype)
 
 
+DECIMAL_CONVERSION_BITS = 24
+
+
 def to_fixed(value: Value) -> Value:
-    """Return ``value`` as a double (fixed point for shares)."""
+    """Return ``value`` as a double (fixed point for shares).
+
+    A decimal ``v = u / 10**s`` becomes ``u * c >> K`` with the public
+    ``c = round(2**(f + K) / 10**s)`` chosen to have 24 significant bits:
+    relative error below 6e-8, for ``|u| < 2**37`` (one truncation).
+    """
     if value.type.is_float:
         return value
     scale = value.type.scale if value.type.kind == "decimal" else 0
     if value.public:
         return Value(float(Decimal(int(value.data)) / (Decimal(10) ** scale)), value.null, DOUBLE)
-    fixed = value.data.to_fixed()
-    if scale:
-        fixed = fixed.mul_public(float(Decimal(1) / (Decimal(10) ** scale)))
-    return Value(fixed, value.null, DOUBLE)
+    if not scale:
+        return Value(value.data.to_fixed(), value.null, DOUBLE)
+    from offchain.mpc.truncation import truncate
+
+    runtime = value.data.runtime
+    f = runtime.fractional_bits
+    extra = max(0, DECIMAL_CONVERSION_BITS - f + math.ceil(scale * math.log2(10)))
+    factor = round(Decimal(2) ** (f + extra) / (Decimal(10) ** scale))
+    scaled = ArithmeticShare(runtime, value.data.components).mul_public(int(factor))
+    fixed = truncate(scaled, extra) if extra else scaled
+    return Value(FixedPointShare(runtime, fixed.components, f), value.null, DOUBLE)
 
 
 def rescale(value: Value, scale: int) -> Value:
@@ -223,8 +239,6 @@ class Evaluator:
             operator = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}[operator]
         if not isinstance(a, ArithmeticShare):
             raise InputError("a comparison of two constants")
-        if isinstance(a, FixedPointShare) and not isinstance(b, ArithmeticShare):
-            b = a.format.encode(b)
         if operator == "=":
             return compare.equal(a, b)
         if operator == "<>":

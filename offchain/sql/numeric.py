@@ -141,11 +141,13 @@ def to_fixed_point(mantissa: FixedPointShare, exponent: ArithmeticShare, offset:
 
 
 def integer_quotient(numerator: ArithmeticShare, denominator: ArithmeticShare,
-                     offset: int = 0) -> FixedPointShare:
-    """Return ``numerator / denominator * 2**offset`` in fixed point.
+                     offset: int = 0, decimal_scale: int = 0) -> FixedPointShare:
+    """Return ``numerator / denominator * 2**offset / 10**decimal_scale`` in fixed point.
 
     Integers (ring values) with ``|numerator| < 2**62``, ``0 <= denominator
-    < 2**62``; a zero denominator gives 0.
+    < 2**62``; a zero denominator gives 0. The power of ten is applied to
+    the mantissa as ``2**-e / m`` with ``10**s = m * 2**e`` (public, exact to
+    2**-28 relative), so decimals lose no precision to fixed-point constants.
     """
     runtime = numerator.runtime
     negative = compare.less_than(numerator, 0)
@@ -155,11 +157,21 @@ def integer_quotient(numerator: ArithmeticShare, denominator: ArithmeticShare,
     mantissas, exponents, zeros, _ = normalize(stacked)
     top, bottom = mantissas[..., 0], mantissas[..., 1]
     ratio = top * reciprocal_mantissa(bottom)  # in (1/2, 2)
+    if decimal_scale:
+        ten_mantissa, ten_exponent = _binary_form(10 ** decimal_scale)
+        ratio = ratio.mul_public(1.0 / ten_mantissa)  # in (1/4, 2)
+        offset -= ten_exponent
     exponent = exponents[..., 0] - exponents[..., 1]
     value = to_fixed_point(ratio, exponent, offset)
     # a zero denominator: force 0
     value = value * (1 - zeros[..., 1])
     return value * (1 - (negative << 1))
+
+
+def _binary_form(value: int) -> tuple[float, int]:
+    """Return ``(m, e)`` with ``value = m * 2**e`` and ``m`` in [1, 2)."""
+    exponent = value.bit_length() - 1
+    return value / 2**exponent, exponent
 
 
 def square_root(value: FixedPointShare) -> FixedPointShare:

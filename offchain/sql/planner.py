@@ -63,7 +63,6 @@ PROGRAM_NAME = "sql"
 PROGRAM_VERSION = 1
 MAX_GROUPS_PER_TABLE = 10_000
 BOOLEAN_NODES = (ir.Comparison, ir.InList, ir.Between, ir.IsNull, ir.Logical, ir.Not)
-FLOAT_AGGREGATES = ("AVG", "VAR_SAMP", "VAR_POP", "STDDEV_SAMP", "STDDEV_POP")
 
 
 # -- three-valued evaluation on an all-NULL row ------------------------------------------
@@ -284,26 +283,8 @@ class _Compiler:
         self.need_values(argument)
 
     def check_group_expression(self, expr: Expr, clause: str) -> None:
-        """Aggregates from AVG/VARIANCE/STDDEV may be returned, or compared with constants."""
+        """Text group keys can be returned, not computed with, at group level."""
         for node in ir.walk(expr):
-            if isinstance(node, (ir.Arithmetic, ir.Negate)):
-                for inner in ir.walk(node):
-                    if isinstance(inner, Aggregate) and inner.function in FLOAT_AGGREGATES:
-                        raise UnsupportedQuery(
-                            f"arithmetic on {inner.function}", node.position.line,
-                            node.position.column,
-                            f"{inner.function} can be returned or compared with a constant")
-            if isinstance(node, BOOLEAN_NODES) and not isinstance(node, (Logical, ir.Not)):
-                operands = ir.children(node)
-                for operand in operands:
-                    if isinstance(operand, Aggregate) and operand.function in FLOAT_AGGREGATES:
-                        others = [o for o in operands if o is not operand]
-                        if not all(isinstance(o, ir.Literal) for o in others) or isinstance(
-                                node, ir.InList):
-                            raise UnsupportedQuery(
-                                f"comparing {operand.function} with anything but a constant",
-                                node.position.line, node.position.column,
-                                f"write {operand.function}(...) > constant")
             if isinstance(node, ColumnRef) and node.type.is_text and clause == "HAVING":
                 raise UnsupportedQuery(
                     f"comparing text group key {node.text} in HAVING together with aggregates",
