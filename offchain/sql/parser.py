@@ -117,6 +117,17 @@ def _keyword_of(node: exp.Expression) -> str | None:
 
 def position_of(node: exp.Expression, text: str) -> Position:
     """Return where ``node`` starts in ``text``: its first located token, moved back to its keyword."""
+    if isinstance(node, (exp.Union, exp.Intersect, exp.Except)):
+        found = re.search(rf"\b{_keyword_of(node)}\b", text, re.IGNORECASE)
+        return _offset_to_position(text, found.start()) if found else Position(1, 1)
+    if isinstance(node, exp.Join):
+        words = [str(node.args.get(k) or "").upper() for k in ("side", "kind")]
+        keyword = next((w for w in words if w and w != "OUTER"), "JOIN")
+        table_start = position_offset(node.this, text)
+        before = text[:table_start] if table_start is not None else text
+        matches = list(re.finditer(rf"\b{keyword}\b", before, re.IGNORECASE))
+        if matches:
+            return _offset_to_position(text, matches[-1].start())
     meta_start = node.meta.get("start") if node.meta else None
     starts = [meta_start] if meta_start is not None else [
         n.meta["start"] for n in node.walk() if n.meta and n.meta.get("start") is not None
@@ -137,6 +148,12 @@ def position_of(node: exp.Expression, text: str) -> Position:
         if found is not None:
             start = found.start()
     return _offset_to_position(text, start)
+
+
+def position_offset(node: exp.Expression, text: str) -> int | None:
+    """Return the offset of the first located token of ``node``, or None."""
+    starts = [n.meta["start"] for n in node.walk() if n.meta and n.meta.get("start") is not None]
+    return min(starts) if starts else None
 
 
 # -- the parser -----------------------------------------------------------------------
@@ -254,6 +271,9 @@ class _Parser:
                 raise self.unsupported(f"{kind} JOIN", node)
             if node.args.get("using"):
                 raise self.unsupported("JOIN ... USING", node, "write ON left.key = right.key")
+            if not side and not kind and node.args.get("on") is None:
+                raise self.unsupported("a comma-separated FROM list", node.this,
+                                       "use JOIN ... ON with an equality of keys")
             if node.args.get("method"):
                 raise self.unsupported(f"{str(node.args['method']).upper()} JOIN", node)
             on = node.args.get("on")
