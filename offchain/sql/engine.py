@@ -9,7 +9,9 @@ the running validity bit. Joins move every column of both sides at once
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -69,6 +71,7 @@ class QueryRun:
                  inputs: Mapping[tuple[str, str], Share]) -> None:
         self.runtime = runtime
         self.compiled = compiled
+        self.timings: dict[str, list[float]] = {}  # phase -> [seconds, rounds, bytes sent]
         self.rows: list[Columns] = []
         self.domains: list[dict[str, ArithmeticShare]] = []
         for index, work in enumerate(compiled.tables):
@@ -103,22 +106,39 @@ class QueryRun:
 
     # -- the pipeline -------------------------------------------------------------------
 
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Account the time, rounds and bytes of a step to ``name`` (benchmarks read them)."""
+        before, start = self.runtime.stats(), time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = self.runtime.stats() - before
+            totals = self.timings.setdefault(name, [0.0, 0, 0])
+            totals[0] += time.perf_counter() - start
+            totals[1] += spent.rounds
+            totals[2] += spent.bytes_sent
+
     def run(self) -> dict[str, Share]:
         current = dict(self.rows[0])
         current["valid"] = current["t0.valid"]
         for work in self.compiled.joins:
-            current = self.join(current, work)
+            with self.phase(f"join {work.index + 1}"):
+                current = self.join(current, work)
         length = current["valid"].shape[0]
         valid = current["valid"]
         if self.compiled.where is not None:
-            evaluator = Evaluator(self.runtime, self.row_lookup(current), length)
-            truth = evaluator.truth(self.compiled.where)
-            valid = valid * _as_share(self.runtime, truth.true, length)
+            with self.phase("where"):
+                evaluator = Evaluator(self.runtime, self.row_lookup(current), length)
+                truth = evaluator.truth(self.compiled.where)
+                valid = valid * _as_share(self.runtime, truth.true, length)
         if self.compiled.aggregate:
             from offchain.sql.aggregate import aggregate
 
-            return aggregate(self, current, valid)
-        return self.rows_result(current, valid)
+            with self.phase("aggregate"):
+                return aggregate(self, current, valid)
+        with self.phase("rows"):
+            return self.rows_result(current, valid)
 
     def join(self, current: Columns, work) -> Columns:
         runtime = self.runtime
@@ -126,12 +146,14 @@ class QueryRun:
         if work.index > 0:
             current = shuffle_columns(runtime, current)
         right = dict(self.rows[spec.table])
-        left_tags = current[f"t{spec.left_table}.tags{work.index}"]
-        right_tags = right[f"t{spec.table}.tags{work.index}"]
+        # The tags of this join are spent once matched: routing them would only cost traffic.
+        left_tags = current.pop(f"t{spec.left_table}.tags{work.index}")
+        right_tags = right.pop(f"t{spec.table}.tags{work.index}")
         left_components, left_layout = stack(current)
         right_components, right_layout = stack(right)
         sides = join_rows(runtime, left_components, right_components, left_tags, right_tags,
-                          spec.kind == "left")
+                          spec.kind == "left",
+                          lambda name: self.phase(f"join {work.index + 1}: {name}"))
         joined = unstack(runtime, sides.left, left_layout)
         joined.update(unstack(runtime, sides.right, right_layout))
         right_valid = joined[f"t{spec.table}.valid"]

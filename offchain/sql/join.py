@@ -20,6 +20,8 @@ matcher learns the equality pattern of the tags under the owners' shuffles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,8 +94,19 @@ def _depth(longest: int) -> int:
     return int(np.ceil(np.log2(longest))) if longest > 1 else 0
 
 
-def _routing(sources: np.ndarray, rows: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Permutation of ``rows + size`` inputs (rows, then zero dummies) putting each used row at the
+def _padding(size: int, depth: int, dummies_without_copies: int) -> int:
+    """Zero rows to append before routing: public, from the sizes and the scan depth alone.
+
+    With copies (``depth > 0``) up to ``size`` slots may need a dummy; without,
+    only the NULL-extended slots do (none for the left side, one per left row
+    for the right side of a LEFT JOIN).
+    """
+    return size if depth else dummies_without_copies
+
+
+def _routing(sources: np.ndarray, rows: int, size: int, pad: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Permutation of ``rows + pad`` inputs (rows, then zero dummies) putting each used row at the
     first of its consecutive slots, and the head bits; ``sources`` (size,) is -1 for a dummy slot."""
     heads = np.zeros(size, dtype=np.int64)
     if size:
@@ -102,15 +115,16 @@ def _routing(sources: np.ndarray, rows: int, size: int) -> tuple[np.ndarray, np.
         first &= sources >= 0
         heads[first] = 1
         heads[sources < 0] = 1  # dummies start their own (zero) segment
-    permutation = np.empty(rows + size, dtype=np.int64)
+    permutation = np.empty(rows + pad, dtype=np.int64)
     head_slots = np.flatnonzero(heads.astype(bool) & (sources >= 0))
     permutation[head_slots] = sources[head_slots]
     other_slots = np.setdiff1d(np.arange(size, dtype=np.int64), head_slots, assume_unique=True)
-    dummies = np.arange(rows, rows + size, dtype=np.int64)
+    if len(other_slots) > pad:
+        raise MpcError(f"join routing needs {len(other_slots)} dummy rows but only {pad} exist")
+    dummies = np.arange(rows, rows + pad, dtype=np.int64)
     permutation[other_slots] = dummies[: len(other_slots)]
     unused_rows = np.setdiff1d(np.arange(rows, dtype=np.int64), sources[head_slots])
-    tail = np.concatenate([unused_rows, dummies[len(other_slots):]])
-    permutation[size:] = tail
+    permutation[size:] = np.concatenate([unused_rows, dummies[len(other_slots):]])
     return permutation, heads
 
 
@@ -127,10 +141,24 @@ class JoinedSides:
 
 
 def join_rows(runtime: Runtime, left: np.ndarray, right: np.ndarray, left_tags: ArithmeticShare,
-              right_tags: ArithmeticShare, left_join: bool) -> JoinedSides:
-    """Route the rows of both sides (components (2, n, k)) into joined order, obliviously."""
+              right_tags: ArithmeticShare, left_join: bool,
+              phase: Callable[[str], AbstractContextManager] = lambda name: nullcontext()
+              ) -> JoinedSides:
+    """Route the rows of both sides (components (2, n, k)) into joined order, obliviously.
+
+    ``phase(name)`` brackets the steps (tag matching, routing, copy scans) for measurements.
+    """
+    with phase("match tags"):
+        size, left_depth, right_depth, routes = _match(runtime, left.shape[1], right.shape[1],
+                                                       left_tags, right_tags, left_join)
+    with phase("route rows"):
+        return _route(runtime, left, right, left_join, size, left_depth, right_depth, *routes)
+
+
+def _match(runtime: Runtime, rows_left: int, rows_right: int, left_tags: ArithmeticShare,
+           right_tags: ArithmeticShare, left_join: bool):
+    """Open the tags to the matcher, which lays out the join and tells the others its size."""
     me = runtime.party
-    rows_left, rows_right = left.shape[1], right.shape[1]
     both = ArithmeticShare(runtime, np.concatenate([left_tags.components, right_tags.components],
                                                    axis=1))
     opened = reveal_to(both, MATCHER)
@@ -149,22 +177,32 @@ def join_rows(runtime: Runtime, left: np.ndarray, right: np.ndarray, left_tags: 
         if header.shape != (3,) or header.dtype != np.int64 or np.any(header < 0):
             raise MpcError(f"party {MATCHER} sent a malformed join header {header!r}")
     size, left_depth, right_depth = (int(v) for v in header)
-
-    left_route = right_route = right_order = None
-    bits = None
+    routes = (None, None, None, None)
     if me == MATCHER:
-        left_route, left_heads = _routing(plan.left_rows, rows_left, size)
+        left_route, left_heads = _routing(plan.left_rows, rows_left, size,
+                                          _padding(size, left_depth, 0))
         grouped = np.argsort(np.where(plan.right_rows >= 0, plan.right_rows, rows_right),
                              kind="stable") if right_depth else np.arange(size, dtype=np.int64)
-        grouped_sources = plan.right_rows[grouped]
-        right_route, right_heads = _routing(grouped_sources, rows_right, size)
-        right_order = inverse_permutation(grouped)
+        right_route, right_heads = _routing(plan.right_rows[grouped], rows_right, size,
+                                            _padding(size, right_depth,
+                                                     rows_left if left_join else 0))
         bits = np.stack([left_heads, right_heads, plan.extension], axis=1).astype(np.int64)
+        routes = (left_route, right_route, inverse_permutation(grouped), bits)
+    return size, left_depth, right_depth, routes
+
+
+def _route(runtime, left, right, left_join, size, left_depth, right_depth, left_route,
+           right_route, right_order, bits) -> JoinedSides:
+    me = runtime.party
     shared_bits = input_from_party(runtime, MATCHER, bits if me == MATCHER else None)
 
-    padded_left = np.concatenate([left, np.zeros((2, size, left.shape[2]), RING_DTYPE)], axis=1)
+    rows_left = left.shape[1]
+    left_pad = _padding(size, left_depth, 0)
+    right_pad = _padding(size, right_depth, rows_left if left_join else 0)
+    padded_left = np.concatenate([left, np.zeros((2, left_pad, left.shape[2]), RING_DTYPE)], axis=1)
     routed_left = permute_known_to(runtime, padded_left, left_route, MATCHER)[:, :size]
-    padded_right = np.concatenate([right, np.zeros((2, size, right.shape[2]), RING_DTYPE)], axis=1)
+    padded_right = np.concatenate([right, np.zeros((2, right_pad, right.shape[2]), RING_DTYPE)],
+                                  axis=1)
     routed_right = permute_known_to(runtime, padded_right, right_route, MATCHER)[:, :size]
 
     heads_left = shared_bits[:, 0]
