@@ -52,27 +52,36 @@ class Layout:
 
 
 def _group_ids(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map 128-bit tags (rows of two uint64) to integers equal iff the tags are."""
+    """Map 128-bit tags (rows of two uint64) to integers equal iff the tags are.
+
+    Tags are PRF outputs, so their first words almost never collide: group
+    by the first word, and fall back to both words only if a group holds
+    different second words.
+    """
     tags = np.concatenate([left, right]).reshape(-1, 2)
     if len(tags) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.lexsort((tags[:, 1], tags[:, 0]))
-    ordered = tags[order]
-    new = np.ones(len(tags), dtype=bool)
-    new[1:] = (ordered[1:, 0] != ordered[:-1, 0]) | (ordered[1:, 1] != ordered[:-1, 1])
-    ids = np.empty(len(tags), dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
+    _, first_index, ids = np.unique(tags[:, 0], return_index=True, return_inverse=True)
+    if np.any(tags[first_index[ids], 1] != tags[:, 1]):
+        order = np.lexsort((tags[:, 1], tags[:, 0]))
+        ordered = tags[order]
+        new = np.ones(len(tags), dtype=bool)
+        new[1:] = (ordered[1:, 0] != ordered[:-1, 0]) | (ordered[1:, 1] != ordered[:-1, 1])
+        ids = np.empty(len(tags), dtype=np.int64)
+        ids[order] = np.cumsum(new) - 1
+    ids = ids.astype(np.int64).reshape(-1)
     return ids[: len(left)], ids[len(left):]
 
 
 def layout(left_tags: np.ndarray, right_tags: np.ndarray, left_join: bool) -> Layout:
     """Return the joined order of rows whose tags are equal (all pairs; LEFT JOIN: plus extensions)."""
     left_ids, right_ids = _group_ids(left_tags, right_tags)
-    right_order = np.argsort(right_ids, kind="stable")
-    sorted_ids = right_ids[right_order]
-    starts = np.searchsorted(sorted_ids, left_ids, side="left")
-    ends = np.searchsorted(sorted_ids, left_ids, side="right")
-    matches = ends - starts
+    groups = int(max(left_ids.max(initial=-1), right_ids.max(initial=-1))) + 1
+    right_order = np.argsort(right_ids, kind="stable")  # right rows grouped by tag
+    per_group = np.bincount(right_ids, minlength=groups)
+    group_start = np.cumsum(per_group) - per_group
+    starts = group_start[left_ids]
+    matches = per_group[left_ids]
     blocks = matches + 1 if left_join else matches
     total = int(blocks.sum())
     offsets = np.cumsum(blocks) - blocks
@@ -116,14 +125,17 @@ def _routing(sources: np.ndarray, rows: int, size: int, pad: int
         heads[first] = 1
         heads[sources < 0] = 1  # dummies start their own (zero) segment
     permutation = np.empty(rows + pad, dtype=np.int64)
-    head_slots = np.flatnonzero(heads.astype(bool) & (sources >= 0))
+    is_head = heads.astype(bool) & (sources >= 0)
+    head_slots = np.flatnonzero(is_head)
     permutation[head_slots] = sources[head_slots]
-    other_slots = np.setdiff1d(np.arange(size, dtype=np.int64), head_slots, assume_unique=True)
+    other_slots = np.flatnonzero(~is_head)
     if len(other_slots) > pad:
         raise MpcError(f"join routing needs {len(other_slots)} dummy rows but only {pad} exist")
     dummies = np.arange(rows, rows + pad, dtype=np.int64)
     permutation[other_slots] = dummies[: len(other_slots)]
-    unused_rows = np.setdiff1d(np.arange(rows, dtype=np.int64), sources[head_slots])
+    used = np.zeros(rows, dtype=bool)
+    used[sources[head_slots]] = True
+    unused_rows = np.flatnonzero(~used)
     permutation[size:] = np.concatenate([unused_rows, dummies[len(other_slots):]])
     return permutation, heads
 
