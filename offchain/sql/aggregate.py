@@ -18,7 +18,7 @@ group ``(g1, g2)`` exists for every pair of the owners' keys. Per group:
 
 Then HAVING, the minimum group size and non-emptiness give a keep bit per
 group; groups are shuffled, the keep bits opened, and the kept groups'
-outputs returned (:func:`offchain.sql.engine.compact`).
+outputs returned (:func:`offchain.sql.engine.finish`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Groups:
         self.length = valid.shape[0]
         self.onehot: ArithmeticShare | None = None
         self.keys: dict[tuple[int, str], Value] = {}
+        self.ranks: dict[tuple[int, str], ArithmeticShare] = {}
         if not compiled.group_by:
             self.count = 1
             return
@@ -78,6 +79,9 @@ class Groups:
                 data = _expand(domain[f"group.key.{column}"], before, after)
                 null = _expand(domain[f"group.null.{column}"], before, after)
                 self.keys[(table, column)] = Value(data, null, ref.type)
+                if f"group.rank.{column}" in domain:
+                    self.ranks[(table, column)] = _expand(domain[f"group.rank.{column}"], before,
+                                                          after)
 
     def sum(self, columns: ArithmeticShare) -> ArithmeticShare:
         """Per-group sums of row columns (rows, k) -> (groups, k)."""
@@ -245,12 +249,15 @@ class Aggregator:
 
         evaluator = Evaluator(self.runtime, lookup, count)
         outputs: dict[str, ArithmeticShare] = {}
-        from offchain.sql.engine import as_output, compact
+        from offchain.sql.engine import as_output, finish
 
         for index, column in enumerate(compiled.outputs):
             value = evaluator.value(column.expr)
             if value.type.is_text:
                 outputs[f"c{index}"], outputs[f"c{index}.null"] = value.data, value.null
+                rank = self.groups.ranks.get((column.expr.table, column.expr.column))
+                if rank is not None:
+                    outputs[f"c{index}.rank"] = rank
             else:
                 outputs[f"c{index}"], outputs[f"c{index}.null"] = as_output(self.runtime, value,
                                                                              count)
@@ -262,10 +269,9 @@ class Aggregator:
             if not isinstance(having, ArithmeticShare):
                 having = share_public(self.runtime, np.full(count, int(having), dtype=np.int64))
             keep = having if keep is None else keep * having
-        if keep is None:
-            return outputs
-        outputs["keep"] = keep
-        return compact(self.runtime, outputs, "keep")
+        if keep is not None:
+            outputs["keep"] = keep
+        return finish(self.runtime, compiled, outputs, "keep" if keep is not None else None)
 
 
 def _public_to_share(runtime, value: Value, length: int):

@@ -49,6 +49,7 @@ class GroupWork:
 
     columns: tuple[str, ...]
     with_null_row: bool  # include the all-NULL key (the table is the right side of a LEFT JOIN)
+    ranked: tuple[str, ...] = ()  # text keys ORDER BY ... LIMIT sorts in MPC: share their ranks
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class TableWork:
     tags: tuple[TagWork, ...]
     group: GroupWork | None
     distinct: tuple[str, ...] = ()  # columns counted with COUNT(DISTINCT)
+    ranks: tuple[str, ...] = ()  # text columns ORDER BY ... LIMIT sorts in MPC: share their ranks
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,10 @@ class QueryRun:
             data, null = self.output_value(evaluator, current, column.expr, length)
             outputs[f"c{index}"] = data
             outputs[f"c{index}.null"] = null
-        return compact(runtime, outputs, "valid")
+            expr = column.expr
+            if isinstance(expr, ir.ColumnRef) and f"t{expr.table}.rank.{expr.column}" in current:
+                outputs[f"c{index}.rank"] = current[f"t{expr.table}.rank.{expr.column}"]
+        return finish(runtime, self.compiled, outputs, "valid")
 
     def output_value(self, evaluator: Evaluator, current: Columns, expr: ir.Expr, length: int):
         runtime = self.runtime
@@ -241,15 +244,37 @@ def _as_share(runtime: Runtime, bit, length: int) -> ArithmeticShare:
     return share_public(runtime, np.full(length, int(bit), dtype=np.int64))
 
 
-def compact(runtime: Runtime, columns: Columns, keep: str) -> dict[str, Share]:
-    """Shuffle the rows, open the ``keep`` bits to all parties, and return the kept rows.
+def finish(runtime: Runtime, compiled: CompiledQuery, columns: Columns,
+           keep: str | None) -> dict[str, Share]:
+    """Return the result rows: kept rows only, and under LIMIT only the first ones.
 
-    The shuffle hides which rows (or groups) were kept; the parties learn
-    only how many.
+    With a ``keep`` column, the rows are shuffled obliviously and only the
+    keep bits are opened (the parties learn how many rows are kept, not
+    which). Under ``LIMIT n`` only ``n`` rows are returned: the first in
+    ORDER BY order (:mod:`offchain.sql.sort`; the order is decided in MPC so
+    that the other rows never reach the requester), or any ``n`` without
+    ORDER BY. Columns named ``*.rank`` (text sort keys) are dropped.
     """
-    shuffled = shuffle_columns(runtime, columns)
-    kept = np.flatnonzero(reveal(shuffled.pop(keep)) == 1)
-    return {name: share[kept] for name, share in shuffled.items()}
+    if keep is not None:
+        columns = shuffle_columns(runtime, columns)
+        kept = np.flatnonzero(reveal(columns.pop(keep)) == 1)
+        columns = {name: share[kept] for name, share in columns.items()}
+    if compiled.limit is not None:
+        count = next(iter(columns.values())).shape[0]
+        if compiled.order and count > 1 and compiled.limit > 0:
+            from offchain.sql.sort import SortKey, first_rows, sort_key_column
+
+            keys = []
+            for item in compiled.order:
+                name = f"c{item.output}"
+                values = columns.get(f"{name}.rank", columns[name])
+                keys.append(sort_key_column(SortKey(values, columns[f"{name}.null"],
+                                                    item.descending, item.nulls_first)))
+            chosen = first_rows(keys, count, min(compiled.limit, count))
+        else:
+            chosen = np.arange(min(compiled.limit, count))
+        columns = {name: share[chosen] for name, share in columns.items()}
+    return {name: share for name, share in columns.items() if not name.endswith(".rank")}
 
 
 def zeros(runtime: Runtime, shape: tuple[int, ...]) -> ArithmeticShare:

@@ -44,6 +44,10 @@ def describe_steps(compiled: CompiledQuery) -> tuple[Step, ...]:
             parts.append(f"evaluate {render(predicate)} into secret TRUE/FALSE bits")
         if work.values:
             parts.append(f"share {', '.join(work.values)} with NULL flags")
+        ranked = work.ranks + (work.group.ranked if work.group is not None else ())
+        if ranked:
+            parts.append(f"share the ranks of {', '.join(ranked)} among their distinct values "
+                         "(text sort keys)")
         if work.texts:
             parts.append(f"share text {', '.join(work.texts)} as UTF-8 words")
         for tag in work.tags:
@@ -102,13 +106,19 @@ def describe_steps(compiled: CompiledQuery) -> tuple[Step, ...]:
         steps.append(Step(MPC, "compute the returned columns per row; shuffle the rows, open "
                                "only the validity bits and keep the valid rows"))
     steps.append(Step(MPC, "each compute node sends its result shares to the requester only"))
+    order = ", ".join(f"{compiled.outputs[o.output].name}{' DESC' if o.descending else ''}"
+                      for o in compiled.order)
+    if compiled.limit is not None:
+        if compiled.order:
+            does = (f"ORDER BY {order} LIMIT {compiled.limit}: sort the shuffled result rows by "
+                    "comparisons opened to the 3 nodes (ties broken by position, so they reveal "
+                    f"only a random permutation) and keep the first {compiled.limit}")
+        else:
+            does = f"LIMIT {compiled.limit}: keep {compiled.limit} of the shuffled result rows"
+        steps.insert(len(steps) - 1, Step(MPC, does))
     final = "reconstruct (checking the two copies of every share) and decode"
     if compiled.order:
-        final += "; ORDER BY " + ", ".join(
-            f"{compiled.outputs[o.output].name}{' DESC' if o.descending else ''}"
-            for o in compiled.order)
-    if compiled.limit is not None:
-        final += f"; LIMIT {compiled.limit}"
+        final += f"; ORDER BY {order}"
     steps.append(Step("requester, locally", final))
     return tuple(steps)
 
@@ -122,8 +132,9 @@ def describe_disclosures(compiled: CompiledQuery) -> tuple[Disclosure, ...]:
         what = f"the single result row ({names})"
     else:
         what = f"the rows of the result ({names}) and their number"
-    if compiled.order or compiled.limit is not None:
-        what += "; ORDER BY/LIMIT are applied after reconstruction, so all result rows reach the requester"
+    if compiled.limit is not None:
+        what = what.replace("and their number", "")
+        what += f"; under LIMIT {compiled.limit} only the first {compiled.limit} rows"
     out.append(Disclosure("requester", what))
     sizes = ", ".join(f"{w.table.dataset.reference}: {w.table.dataset.row_count}"
                       for w in compiled.tables)

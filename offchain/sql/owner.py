@@ -129,7 +129,7 @@ def local_sql(work: TableWork) -> tuple[str, list[Any]]:
         items.append(f"({condition}) IS TRUE AS \"pred{index}.true\"")
         condition = expression_sql(predicate, parameters)
         items.append(f"({condition}) IS FALSE AS \"pred{index}.false\"")
-    raw = sorted(set(work.texts) | {c for tag in work.tags for c in tag.columns}
+    raw = sorted(set(work.texts) | set(work.ranks) | {c for tag in work.tags for c in tag.columns}
                  | set(work.group.columns if work.group else ()) | set(work.distinct))
     for column in work.values:
         column_type = schema.type_of(column)
@@ -245,6 +245,13 @@ def _group_domain(work: TableWork, raw: Mapping[str, tuple[np.ndarray, np.ndarra
     return np.array([position[key] for key in tuples], dtype=np.int64), distinct
 
 
+def _ranks(values: list) -> np.ndarray:
+    """Rank of each text among the distinct texts in UTF-8 byte order (DuckDB's); NULL -> 0."""
+    distinct = sorted({v for v in values if v is not None}, key=lambda v: str(v).encode("utf-8"))
+    rank = {value: position for position, value in enumerate(distinct)}
+    return np.array([0 if v is None else rank[v] for v in values], dtype=np.int64)
+
+
 def _sortable(key: tuple) -> tuple:
     return tuple((value is None, str(type(value)), value if value is not None else 0)
                  for value in key)
@@ -291,6 +298,9 @@ def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes
         put(f"text.{column}", words)
         if column not in work.values:
             put(f"null.{column}", mask.astype(np.int64))
+    for column in work.ranks:
+        data, mask = raw[column]
+        put(f"rank.{column}", _ranks(_python_values(data, mask)))
     for tag in work.tags:
         secret = secrets.get(tag.secret)
         if secret is None:
@@ -314,6 +324,8 @@ def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes
             else:
                 arrays[f"group.key.{column}"] = np.array([v or 0 for v in values], np.int64)
             arrays[f"group.null.{column}"] = nulls
+            if column in work.group.ranked:
+                arrays[f"group.rank.{column}"] = _ranks(values)
         if work.group.with_null_row:
             indicator = np.array([all(v is None for v in key) for key in domain], dtype=np.int64)
             arrays["group.nullrow"] = indicator

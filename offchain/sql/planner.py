@@ -230,10 +230,17 @@ class _Compiler:
                     self.need_values(expr)
             outputs.append(OutputColumn(item.name, expr, expr.type))
             del position
+        ranked: list[ColumnRef] = []
+        if query.limit is not None:
+            for item in query.order:
+                expr = query.select[item.output].expr
+                if isinstance(expr, ColumnRef) and expr.type.is_text and expr not in ranked:
+                    ranked.append(expr)
         groups: dict[int, GroupWork] = {}
         for table in group_tables:
             columns = tuple(c.column for c in query.group_by if c.table == table)
-            groups[table] = GroupWork(columns, table in self.left_joined)
+            groups[table] = GroupWork(columns, table in self.left_joined, tuple(
+                c.column for c in ranked if c.table == table and aggregate))
         tables = tuple(
             TableWork(
                 table=ref,
@@ -244,6 +251,7 @@ class _Compiler:
                 tags=tuple(self.tags[ref.index]),
                 group=groups.get(ref.index),
                 distinct=tuple(self.distinct[ref.index]),
+                ranks=tuple(c.column for c in ranked if c.table == ref.index and not aggregate),
             )
             for ref in query.tables
         )
@@ -322,6 +330,7 @@ def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple
         arrays.append(SharedArray(f"text.{column}", "integer", rows))
         if column not in work.values:
             arrays.append(SharedArray(f"null.{column}", "integer", rows))
+    arrays += [SharedArray(f"rank.{column}", "integer", rows) for column in work.ranks]
     arrays += [SharedArray(f"tags{tag.join}", "integer", rows) for tag in work.tags]
     if work.group is not None:
         arrays.append(SharedArray("group.onehot", "integer", rows))
@@ -329,6 +338,7 @@ def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple
             kind = fractional_kinds[column]
             arrays.append(SharedArray(f"group.key.{column}", "integer" if kind == "text" else kind))
             arrays.append(SharedArray(f"group.null.{column}", "integer"))
+        arrays += [SharedArray(f"group.rank.{column}", "integer") for column in work.group.ranked]
         if work.group.with_null_row:
             arrays.append(SharedArray("group.nullrow", "integer"))
     for column in work.distinct:

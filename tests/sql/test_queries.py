@@ -115,3 +115,30 @@ def test_result_equals_duckdb(world, name: str) -> None:
 
 def test_suite_covers_at_least_thirty_queries() -> None:
     assert len(QUERIES) >= 30
+
+
+ORDERED_LIMITS = {
+    "rows by a number, nulls last": f"SELECT id, age FROM {C} ORDER BY age, id LIMIT 7",
+    "rows by text descending": f"SELECT region, id FROM {C} ORDER BY region DESC, id LIMIT 6",
+    "rows after a join by a decimal": (
+        f"SELECT l.loan_id, l.amount FROM {C} c JOIN {L} l ON c.id = l.customer_id "
+        "ORDER BY l.amount DESC, l.loan_id LIMIT 5"),
+    "groups by an aggregate": (
+        f"SELECT status, SUM(amount) AS total FROM {L} GROUP BY status ORDER BY total LIMIT 2"),
+    "groups by a text key": (
+        f"SELECT c.region, COUNT(*) FROM {C} c JOIN {L} l ON c.id = l.customer_id "
+        "GROUP BY c.region ORDER BY c.region NULLS FIRST LIMIT 3"),
+    "limit larger than the result": f"SELECT id FROM {C} WHERE age > 70 ORDER BY id LIMIT 100",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORDERED_LIMITS))
+def test_order_by_limit_returns_only_the_first_rows(world, name: str) -> None:
+    sql = ORDERED_LIMITS[name]
+    assert_same_rows(world.run(sql), world.expected(sql), ordered=True)
+
+
+def test_limit_without_order_returns_that_many_matching_rows(world) -> None:
+    everything = {row for row in world.expected(f"SELECT id FROM {C} WHERE age > 30")}
+    got = world.run(f"SELECT id FROM {C} WHERE age > 30 LIMIT 4")
+    assert len(got.rows) == 4 and set(got.rows) <= everything
