@@ -51,18 +51,31 @@ def _wrap(runtime, components: np.ndarray, fractional_bits: int | None) -> Arith
     return FixedPointShare(runtime, components, fractional_bits)
 
 
-def product_terms(x: ArithmeticShare, y: ArithmeticShare) -> np.ndarray:
-    """Return this party's masked additive term ``z_i`` of the elementwise ``x * y`` (local)."""
+def product_terms(
+    x: ArithmeticShare, y: ArithmeticShare, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return this party's masked additive term ``z_i`` of the elementwise ``x * y`` (local).
+
+    ``z_i = x_i * (y_i + y_{i+1}) + x_{i+1} * y_i + alpha_i``, written into ``out`` if given.
+    """
     ndim = max(x.ndim, y.ndim)
     xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
     shape = np.broadcast_shapes(xc.shape[1:], yc.shape[1:])
-    # z_i = x_i * (y_i + y_{i+1}) + x_{i+1} * y_i + alpha_i, with explicit outputs (0-d safe)
-    term = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
-    term = np.multiply(xc[0], term, out=np.empty(shape, dtype=np.uint64))
+    term = np.empty(shape, dtype=np.uint64) if out is None else out
+    # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
+    y_sum = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
+    np.multiply(xc[0], y_sum, out=term)
     cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
     np.add(term, cross, out=term)
     np.add(term, x.runtime.zero_sharing(shape), out=term)
     return term
+
+
+def _reshared(runtime, term_into: np.ndarray) -> np.ndarray:
+    """Complete ``[term, ?]`` by resharing ``components[0]``; the result is read-only."""
+    term_into[1, ...] = runtime.reshare(term_into[0, ...])
+    term_into.flags.writeable = False
+    return term_into
 
 
 def mul(x: ArithmeticShare, y: ArithmeticShare) -> ArithmeticShare:
@@ -76,8 +89,10 @@ def mul(x: ArithmeticShare, y: ArithmeticShare) -> ArithmeticShare:
     if isinstance(x, FixedPointShare) and isinstance(y, FixedPointShare):
         return mul_truncate(x, y)
     runtime = x.runtime
-    term = product_terms(x, y)
-    return _wrap(runtime, np.stack((term, runtime.reshare(term))), _result_bits(x, y))
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    components = np.empty((2, *shape), dtype=np.uint64)
+    product_terms(x, y, out=components[0, ...])
+    return _wrap(runtime, _reshared(runtime, components), _result_bits(x, y))
 
 
 def _is_integer_public(value: object) -> bool:
@@ -173,4 +188,6 @@ def _finish_product(x: ArithmeticShare, y: ArithmeticShare, term: np.ndarray) ->
                 f"fixed-point operands have {x.fractional_bits} and {y.fractional_bits} fractional bits"
             )
         return truncate_product_terms(runtime, term, x.fractional_bits)
-    return _wrap(runtime, np.stack((term, runtime.reshare(term))), _result_bits(x, y))
+    components = np.empty((2, *term.shape), dtype=np.uint64)
+    components[0, ...] = term
+    return _wrap(runtime, _reshared(runtime, components), _result_bits(x, y))

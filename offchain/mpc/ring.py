@@ -113,6 +113,36 @@ def reverse_bits(words: np.ndarray) -> np.ndarray:
     return out
 
 
+# Delta swaps that exchange index bits (0, 5), (1, 4) and (2, 3) of every bit position:
+# (mask of the lower position of each swapped pair, distance to its partner).
+_INDEX_SWAPS = (
+    (np.uint64(0x0000_0000_AAAA_AAAA), np.uint64(31)),
+    (np.uint64(0x0000_CCCC_0000_CCCC), np.uint64(14)),
+    (np.uint64(0x00F0_00F0_00F0_00F0), np.uint64(4)),
+)
+
+
+def reverse_bit_index(words: np.ndarray) -> np.ndarray:
+    """Return ``words`` with bit ``j`` moved to bit ``reverse6(j)`` (the 6-bit index reversed).
+
+    The bit-reversal permutation of FFTs: afterwards, the bits that a
+    binary tree over adjacent bits merges at each level sit in the low and
+    high halves of the word (level 1 merges bits 2k, 2k+1, now at positions
+    p and p + 32). An involution, XOR-linear, and it fixes bits 0 and 63.
+    """
+    out = np.array(words, dtype=RING_DTYPE, copy=True)
+    scratch = np.empty_like(out)
+    for mask, distance in _INDEX_SWAPS:
+        # t = (x ^ (x >> d)) & m;  x ^= t ^ (t << d)
+        np.right_shift(out, distance, out=scratch)
+        np.bitwise_xor(scratch, out, out=scratch)
+        np.bitwise_and(scratch, mask, out=scratch)
+        np.bitwise_xor(out, scratch, out=out)
+        np.left_shift(scratch, distance, out=scratch)
+        np.bitwise_xor(out, scratch, out=out)
+    return out
+
+
 def fill_with_bit(words: np.ndarray, bit: int) -> np.ndarray:
     """Return words whose every bit equals bit ``bit`` of ``words`` (0 -> 0, 1 -> all ones).
 

@@ -186,6 +186,14 @@ class Runtime:
         check_received(incoming, values, self.next_party, "reshare")
         return incoming
 
+    def reshare_many(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Reshare several additive terms in one message (one round); see :meth:`reshare`."""
+        received = self.exchange({self.previous_party: list(values)}, [self.next_party])
+        incoming = expect_arrays(received[self.next_party], len(values), self.next_party, "reshare")
+        for got, sent in zip(incoming, values, strict=True):
+            check_received(got, sent, self.next_party, "reshare")
+        return incoming
+
     def stats(self) -> RuntimeStats:
         """Return the counters so far (subtract two snapshots to measure one operation)."""
         return RuntimeStats(
@@ -227,6 +235,20 @@ class Runtime:
         self.prg_previous.fill(out[0, ...])
         self.prg_next.fill(out[1, ...])
         return out
+
+    def draw_component(
+        self, component: int, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
+    ) -> np.ndarray | None:
+        """Draw a random value for ``component`` from the PRG of its two holders.
+
+        Returns the array at parties ``component`` and ``component - 1`` (who
+        draw the same value) and None at the third party, which draws nothing.
+        """
+        if self.party == component % PARTIES:
+            return self.prg_previous.random(shape, dtype)
+        if self.party == (component - 1) % PARTIES:
+            return self.prg_next.random(shape, dtype)
+        return None
 
     def single_component(
         self, component: int, value: np.ndarray | None, like: np.ndarray

@@ -32,7 +32,7 @@ from offchain.errors import InputError, MpcError
 from offchain.mpc.fixedpoint import DEFAULT_FRACTIONAL_BITS, FixedPoint
 from offchain.mpc.prg import KEY_BYTES, Prg
 from offchain.mpc.ring import RING_DTYPE, to_ring
-from offchain.mpc.runtime import Runtime, expect_arrays
+from offchain.mpc.runtime import Runtime, check_received, expect_arrays
 from offchain.mpc.seeds import PARTIES
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare, Share
 
@@ -272,3 +272,74 @@ def share_public(runtime: Runtime, values: object, kind: str = "integer") -> Sha
     if slot is not None:
         components[slot] = plain
     return _make_share(runtime, components, kind, runtime.fractional_bits if kind == "fixed" else 0)
+
+
+def share_known_value(
+    runtime: Runtime, owner: int, value: np.ndarray | None, like: np.ndarray, boolean: bool
+):
+    """Return components of a sharing of ``value``, known to ``owner`` only (one round).
+
+    ``x_{owner+1}`` is drawn from the PRG of ``owner`` and ``owner + 1``,
+    ``x_{owner}`` = value minus (or XOR) it is sent to ``owner - 1``, and
+    ``x_{owner-1} = 0``. Non-owners pass None; ``like`` gives shape and dtype.
+    """
+    before = (owner + 2) % 3
+    shape, dtype = like.shape, like.dtype
+    if runtime.party == owner:
+        if value is None:
+            raise InputError(f"party {owner} owns the value and must pass it")
+        mask = runtime.prg_next.random(shape, dtype)
+        masked = np.bitwise_xor(value, mask) if boolean else np.subtract(value, mask)
+        runtime.exchange({before: [masked]})
+        out = np.empty((2, *shape), dtype=dtype)
+        out[0, ...] = masked
+        out[1, ...] = mask
+        return out
+    if runtime.party == before:
+        received = runtime.exchange(receive_from=[owner])
+        (masked,) = expect_arrays(received[owner], 1, owner, "share_known_value")
+        check_received(masked, like, owner, "share_known_value")
+        out = np.zeros((2, *shape), dtype=dtype)
+        out[1, ...] = masked
+        return out
+    runtime.exchange()
+    out = np.zeros((2, *shape), dtype=dtype)
+    out[0, ...] = runtime.prg_previous.random(shape, dtype)
+    return out
+
+
+def share_split_value(
+    runtime: Runtime,
+    at_zero: np.ndarray | None,
+    at_one_two: np.ndarray | None,
+    like: np.ndarray,
+    boolean: bool,
+) -> np.ndarray:
+    """Return components of ``a ^ b`` (or ``a + b``): ``a`` known to party 0, ``b`` to parties 1 and 2.
+
+    One round, one array from party 0 to party 2: the sharing is
+    ``(a ^ r, r, b)`` with ``r`` from the PRG of parties 0 and 1, built
+    directly (no zero components, no extra pass).
+    """
+    shape, dtype = like.shape, like.dtype
+    out = np.empty((2, *shape), dtype=dtype)
+    party = runtime.party
+    if party == 0:
+        if at_zero is None:
+            raise InputError("party 0 must pass its value")
+        mask = runtime.prg_next.fill(out[1, ...])
+        combine = np.bitwise_xor if boolean else np.subtract
+        combine(at_zero, mask, out=out[0, ...])
+        runtime.exchange({2: [out[0, ...]]})
+    elif party == 1:
+        runtime.prg_previous.fill(out[0, ...])
+        out[1, ...] = at_one_two
+        runtime.exchange()
+    else:
+        received = runtime.exchange(receive_from=[0])
+        (masked,) = expect_arrays(received[0], 1, 0, "share_split_value")
+        check_received(masked, like, 0, "share_split_value")
+        out[0, ...] = at_one_two
+        out[1, ...] = masked
+    out.flags.writeable = False  # party 0's own component was sent
+    return out

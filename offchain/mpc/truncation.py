@@ -60,9 +60,20 @@ _ONE = np.uint64(1)
 _MSB_SHIFT = np.uint64(RING_BITS - 1)
 
 
-def _check_shift(shift: int) -> None:
-    if not 1 <= shift < OFFSET_BITS:
-        raise InputError(f"truncation shift must lie in [1, {OFFSET_BITS}), got {shift}")
+def _shift_array(shift: int | np.ndarray, size: int) -> np.uint64 | np.ndarray:
+    """Validate a public shift (one for all elements, or one per element) and return it as uint64."""
+    shifts = np.asarray(shift)
+    if shifts.dtype.kind not in "iu":
+        raise InputError(f"truncation shifts must be integers, got dtype {shifts.dtype}")
+    if shifts.size and (shifts.min() < 1 or shifts.max() >= OFFSET_BITS):
+        raise InputError(
+            f"truncation shifts must lie in [1, {OFFSET_BITS}), got {shifts.min()}..{shifts.max()}"
+        )
+    if shifts.ndim == 0:
+        return np.uint64(int(shifts))
+    if shifts.shape != (size,):
+        raise InputError(f"per-element shifts must have shape ({size},), got {shifts.shape}")
+    return shifts.astype(np.uint64)
 
 
 def truncate_terms(
@@ -81,21 +92,24 @@ def truncate_terms(
     Requires ``|sum of terms| < 2**62``; see the module docstring. ``helper``
     is taken from the runtime's rotation unless the caller already took it.
     """
-    _check_shift(shift)
+    shifts = _shift_array(shift, term.size)
     if helper is None:
         helper = runtime.take_helper()
     final_shape = term.shape
-    return _truncate_flat(runtime, term.reshape(-1), shift, helper_term_travels, helper).reshape(
+    return _truncate_flat(runtime, term.reshape(-1), shifts, helper_term_travels, helper).reshape(
         (2, *final_shape)
     )
 
 
 def _truncate_flat(
-    runtime: Runtime, term: np.ndarray, shift: int, helper_term_travels: bool, helper: int
+    runtime: Runtime,
+    term: np.ndarray,
+    shift_u: np.uint64 | np.ndarray,
+    helper_term_travels: bool,
+    helper: int,
 ) -> np.ndarray:
     opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
     shape = term.shape
-    shift_u = np.uint64(shift)
     party = runtime.party
 
     if party == helper:
@@ -171,7 +185,7 @@ def _opened_half(
     opened: np.ndarray,
     high_half: np.ndarray,
     msb_half: np.ndarray,
-    shift: np.uint64,
+    shift: np.uint64 | np.ndarray,
     public_part: bool,
 ) -> np.ndarray:
     """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
@@ -234,3 +248,37 @@ def truncate_product_terms(
     """Truncate masked additive product terms (from a dot or matrix product) into a fixed-point share."""
     components = truncate_terms(runtime, term, fractional_bits, helper_term_travels=True)
     return FixedPointShare(runtime, components, fractional_bits)
+
+
+def additive_terms(share: ArithmeticShare) -> np.ndarray:
+    """Return this party's term of a fresh 3-out-of-3 additive sharing of ``share`` (local).
+
+    ``x_i`` plus a zero sharing, so the term can travel to another party.
+    """
+    components = share.components
+    return np.add(components[0, ...], share.runtime.zero_sharing(share.shape))
+
+
+def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """Truncate several values in one protocol run (2 rounds); return their ``[own, next]``.
+
+    ``items`` holds ``(term, shift)`` pairs: ``term`` is this party's masked
+    additive term of the value (from :func:`offchain.mpc.arithmetic.product_terms`
+    or :func:`additive_terms`), ``shift`` the public number of bits to drop.
+    """
+    if not items:
+        return []
+    flat = [np.asarray(term).reshape(-1) for term, _ in items]
+    shifts = np.concatenate(
+        [
+            np.full(part.size, shift, dtype=np.uint64)
+            for part, (_, shift) in zip(flat, items, strict=True)
+        ]
+    )
+    joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
+    result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)
+    outputs, start = [], 0
+    for part, (term, _) in zip(flat, items, strict=True):
+        outputs.append(result[:, start : start + part.size].reshape((2, *np.shape(term))))
+        start += part.size
+    return outputs

@@ -4,8 +4,12 @@
 with one FIFO queue per directed link. Arrays are handed over without
 copying: a sent array is made read-only (the contract forbids the sender to
 modify it, and the receiver reads the same memory), so a violation on either
-side fails loudly instead of corrupting data; each end keeps the link transcript of
-:mod:`offchain.net.transcript`. ``recv`` raises ``PeerTimeout`` after the
+side fails loudly instead of corrupting data. Link transcripts are those of
+:mod:`offchain.net.transcript` (the digests a TLS link computes for the same
+messages), with one saving only shared memory allows: each message is hashed
+once, by the sender, and the receiver adopts a snapshot of the sender's
+running hash taken right after it, since it receives the very same
+read-only bytes. ``recv`` raises ``PeerTimeout`` after the
 timeout and ``TransportError`` as soon as the peer closes its end, so a
 party that fails never leaves the others waiting.
 
@@ -28,7 +32,7 @@ import numpy as np
 from offchain.errors import InputError, PeerTimeout, TransportError
 from offchain.mpc.program import PartyStats, Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
-from offchain.net.transcript import LinkTranscript
+from offchain.net.transcript import link_digest, new_direction_hash, update_with_message
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -41,16 +45,14 @@ _CLOSED = _LinkClosed()
 
 
 class _Switchboard:
-    """The queues of all directed links among ``parties`` in-process endpoints."""
+    """The queues and running transcript hashes of all directed links among in-process endpoints."""
 
     def __init__(self, parties: int) -> None:
         self.parties = parties
-        self.queues = {
-            (sender, receiver): queue.SimpleQueue()
-            for sender in range(parties)
-            for receiver in range(parties)
-            if sender != receiver
-        }
+        links = [(a, b) for a in range(parties) for b in range(parties) if a != b]
+        self.queues = {link: queue.SimpleQueue() for link in links}
+        # One running hash per direction, updated by the sender only.
+        self.direction_hashes = {link: new_direction_hash() for link in links}
         self.closed = [False] * parties
 
 
@@ -67,18 +69,16 @@ class InProcessTransport:
         self.party = party
         self.timeout = float(timeout)
         self._switchboard = switchboard
-        self._transcripts = {
-            peer: LinkTranscript(party, peer)
-            for peer in range(switchboard.parties)
-            if peer != party
-        }
+        self._peers = [peer for peer in range(switchboard.parties) if peer != party]
+        # What this end has received from each peer, as of its last recv.
+        self._received_hashes = {peer: new_direction_hash() for peer in self._peers}
         self._bytes_sent = 0
         self._messages_sent = 0
 
     def _check_peer(self, peer: int) -> None:
-        if peer == self.party or peer not in self._transcripts:
+        if peer not in self._peers:
             raise InputError(
-                f"party {self.party} has no link to party {peer}; peers are {sorted(self._transcripts)}"
+                f"party {self.party} has no link to party {peer}; peers are {self._peers}"
             )
         if self._switchboard.closed[self.party]:
             raise TransportError(f"party {self.party}'s transport is closed")
@@ -99,36 +99,40 @@ class InProcessTransport:
             # freezing it turns a violation into an immediate error instead of silent corruption.
             array.flags.writeable = False
             message.append(array.view())
-        self._transcripts[peer].record_sent(message)
+        direction = self._switchboard.direction_hashes[(self.party, peer)]
+        update_with_message(direction, message)
         self._bytes_sent += sum(view.nbytes for view in message)
         self._messages_sent += 1
-        self._switchboard.queues[(self.party, peer)].put(message)
+        # The receiver adopts this snapshot of the running hash instead of hashing the
+        # same read-only memory a second time.
+        self._switchboard.queues[(self.party, peer)].put((message, direction.copy()))
 
     def recv(self, peer: int) -> list[np.ndarray]:
         """Return the next message from ``peer``; ``PeerTimeout`` after ``timeout`` seconds."""
         self._check_peer(peer)
         link = self._switchboard.queues[(peer, self.party)]
         try:
-            message = link.get(timeout=self.timeout)
+            item = link.get(timeout=self.timeout)
         except queue.Empty:
             raise PeerTimeout(
                 f"party {self.party} waited {self.timeout:g} s for a message from party {peer} and got "
                 f"none; party {peer} is stuck, crashed, or running a different protocol"
             ) from None
-        if message is _CLOSED:
+        if item is _CLOSED:
             link.put(_CLOSED)  # later calls fail the same way
             raise TransportError(
                 f"party {peer} closed its link to party {self.party} before sending the message "
                 f"party {self.party} is waiting for (party {peer} finished or failed)"
             )
-        self._transcripts[peer].record_received(message)
+        message, self._received_hashes[peer] = item
         return message
 
     def transcript(self, peer: int) -> bytes:
         """Return the 32-byte transcript of the link with ``peer`` (valid after close too)."""
-        if peer not in self._transcripts:
+        if peer not in self._peers:
             raise InputError(f"party {self.party} has no link to party {peer}")
-        return self._transcripts[peer].digest()
+        sent = self._switchboard.direction_hashes[(self.party, peer)].copy().digest()
+        return link_digest(self.party, peer, sent, self._received_hashes[peer].digest())
 
     @property
     def bytes_sent(self) -> int:
@@ -145,7 +149,7 @@ class InProcessTransport:
         if self._switchboard.closed[self.party]:
             return
         self._switchboard.closed[self.party] = True
-        for peer in self._transcripts:
+        for peer in self._peers:
             self._switchboard.queues[(self.party, peer)].put(_CLOSED)
 
 

@@ -170,3 +170,22 @@ def test_transport_refuses_unknown_peers_and_non_arrays():
     with pytest.raises(Exception, match="numpy arrays"):
         zero.send(1, [[1, 2]])
     assert isinstance(zero, InProcessTransport)
+
+
+def test_in_process_transcripts_equal_those_of_link_transcript_hashing_both_ends():
+    from offchain.net.transcript import LinkTranscript
+
+    zero, one = connect_in_process(2, timeout=5)
+    reference_zero, reference_one = LinkTranscript(0, 1), LinkTranscript(1, 0)
+    for size in (5, 0, 1000):
+        message = [np.arange(size, dtype=np.uint64), np.ones((2, 3), dtype=np.uint8)]
+        zero.send(1, message)
+        reference_zero.record_sent(message)
+        reference_one.record_received(one.recv(0))
+        reply = [np.full(size, 9, dtype=np.int32)]
+        one.send(0, reply)
+        reference_one.record_sent(reply)
+        reference_zero.record_received(zero.recv(1))
+    assert (
+        zero.transcript(1) == one.transcript(0) == reference_zero.digest() == reference_one.digest()
+    )

@@ -1,0 +1,263 @@
+"""Boolean circuits on XOR sharings of bit-sliced words: AND, OR, carry and AND trees, adders.
+
+A word of ``w`` bits packs ``w`` independent boolean values, so one AND of
+two words costs one ring element of traffic per party for ``w`` gates.
+XOR, NOT, shifts, masks and fixed bit permutations are local.
+
+AND (Araki et al., CCS 2016; ABY3 §5.1, boolean variant): party ``i`` sends
+``z_i = x_i&y_i ^ x_i&y_{i+1} ^ x_{i+1}&y_i ^ alpha_i`` to party ``i - 1``;
+one round. Every function here batches all the ANDs of a circuit level into
+one message, so rounds equal circuit depth.
+
+The functions work on raw component arrays of shape ``(2, n)`` (``[own,
+next]``, any unsigned dtype); :class:`~offchain.mpc.shares.BooleanShare`
+wrappers are at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from offchain.errors import InputError
+from offchain.mpc.ring import RING_DTYPE, SIGN_BIT, reverse_bit_index
+from offchain.mpc.runtime import Runtime, check_received, expect_arrays
+from offchain.mpc.shares import BooleanShare, _expand
+from offchain.mpc.sharing import share_split_value
+
+_NOT_SIGN = np.uint64(~(1 << 63) & (2**64 - 1))
+
+
+def xor_public(
+    runtime: Runtime, components: np.ndarray, public: np.ndarray | np.generic
+) -> np.ndarray:
+    """Return components of ``x ^ c`` for public ``c`` (added into component 0; local)."""
+    out = components.copy()
+    slot = runtime.public_slot
+    if slot is not None:
+        out[slot, ...] ^= public
+    return out
+
+
+def and_term(
+    runtime: Runtime, left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return this party's masked XOR term of ``left & right`` (local), in ``out`` if given."""
+    term = np.bitwise_xor(right[0], right[1], out=out)
+    np.bitwise_and(term, left[0], out=term)
+    cross = np.bitwise_and(left[1], right[0])
+    np.bitwise_xor(term, cross, out=term)
+    np.bitwise_xor(term, runtime.zero_xor_sharing(term.shape, term.dtype), out=term)
+    return term
+
+
+def and_many(runtime: Runtime, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Return the components of ``left & right`` for every pair, in one round.
+
+    The results are read-only: their ``own`` half was sent to a peer.
+    """
+    results = []
+    for left, right in pairs:
+        shape = np.broadcast_shapes(left.shape[1:], right.shape[1:])
+        out = np.empty((2, *shape), dtype=np.result_type(left.dtype, right.dtype))
+        and_term(runtime, left, right, out=out[0, ...])
+        results.append(out)
+    incoming = runtime.reshare_many([out[0, ...] for out in results])
+    for out, following in zip(results, incoming, strict=True):
+        out[1, ...] = following
+        out.flags.writeable = False
+    return results
+
+
+def _halves(words: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split every ``width``-bit group into its low and high halves.
+
+    Down to 16-bit halves the split is a dtype view (no copy, half-size
+    words follow); below that the halves are masked within bytes.
+    """
+    half = width // 2
+    if half >= 8:
+        narrow = words.view(np.dtype(f"u{half // 8}")).reshape((*words.shape, 2))
+        return narrow[..., 0], narrow[..., 1], half
+    mask = words.dtype.type((1 << half) - 1)
+    low = np.bitwise_and(words, mask)
+    high = np.right_shift(words, words.dtype.type(half))
+    np.bitwise_and(high, mask, out=high)
+    return low, high, half
+
+
+def msb_of_sum(runtime: Runtime, u_reversed: np.ndarray, v_reversed: np.ndarray) -> np.ndarray:
+    """Return the XOR sharing (uint8, 0/1) of ``msb(u + v mod 2**64)``.
+
+    ``u`` and ``v`` are XOR-shared uint64 words given in bit-index-reversed
+    order (:func:`offchain.mpc.ring.reverse_bit_index`, which the input
+    owners apply to their plaintext for free). ``msb(u + v) = u63 ^ v63 ^ c63``
+    where ``c63``, the carry into bit 63, is the group generate of bits
+    0..62, computed by a binary tree of (generate, propagate) merges (ABY3
+    §5.3 parallel-prefix adder, only the root kept). The reversed order makes every
+    tree level merge the high half of each word with its low half, so each
+    level works on words of half the width: traffic per element 8 + 8 + 4 +
+    2 + 2 + 2 + 1 bytes, 7 rounds.
+    """
+    (generate,) = and_many(runtime, [(u_reversed, v_reversed)])
+    propagate = np.bitwise_xor(u_reversed, v_reversed)
+    top_bit = np.right_shift(propagate.view(np.uint8)[..., 7::8], np.uint8(7))  # u63 ^ v63
+    # Bit 63 must pass the carry through unchanged: generate 0, propagate 1.
+    generate = np.bitwise_and(generate, _NOT_SIGN)
+    np.bitwise_and(propagate, _NOT_SIGN, out=propagate)
+    propagate = xor_public(runtime, propagate, SIGN_BIT)
+    return np.bitwise_xor(top_bit, _carry_tree(runtime, generate, propagate))
+
+
+def _carry_tree(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
+    """Return the group generate of all 64 (bit-index-reversed) positions as uint8 0/1 (6 rounds)."""
+    width = 64
+    while width > 1:
+        g_low, g_high, width = _halves(generate, width)
+        p_low, p_high, _ = _halves(propagate, width * 2)
+        if width > 1:
+            through, propagate = and_many(runtime, [(p_high, g_low), (p_high, p_low)])
+        else:
+            (through,) = and_many(runtime, [(p_high, g_low)])
+        generate = np.bitwise_xor(g_high, through)
+    return generate
+
+
+def sign_of_split_sum(
+    runtime: Runtime, u: np.ndarray | None, v: np.ndarray | None, like: np.ndarray
+) -> np.ndarray:
+    """Return the XOR sharing (uint8, 0/1) of ``msb(u + v mod 2**64)`` (8 rounds).
+
+    ``u`` is plaintext at party 0, ``v`` plaintext at parties 1 and 2 (the
+    split of an arithmetic sharing, see :mod:`offchain.mpc.compare`). The
+    owners reverse the bit index of their words, party 0 shares ``u`` (one
+    message), which with ``v`` as the third component is already a sharing
+    of ``p = u ^ v``. The generate ``g = u & v`` then needs one AND in which
+    party 0's term is pure randomness: it is drawn from the PRG party 0
+    shares with party 2, so party 0 sends nothing. Bit 63 is set to pass
+    the carry through (``g63 = 0``, ``p63 = 1``) and the tree of
+    :func:`msb_of_sum` finishes.
+    """
+    party = runtime.party
+    u_reversed = reverse_bit_index(u) if u is not None else None
+    v_reversed = reverse_bit_index(v) if v is not None else None
+    propagate = share_split_value(runtime, u_reversed, v_reversed, like, boolean=True)
+    # Generate: z0 = F(k20), z1 = (r & v) ^ F(k12), z2 = ((u ^ r) & v) ^ F(k20) ^ F(k12),
+    # where party 1 holds (r, v) and party 2 holds (v, u ^ r): z_i = own & next for i = 1, 2.
+    generate = np.empty_like(propagate)
+    if party == 0:
+        runtime.prg_previous.fill(generate[0, ...])  # F(k20) = z0, known to party 2 too
+        np.bitwise_and(generate[0, ...], _NOT_SIGN, out=generate[0, ...])
+        received = runtime.exchange(receive_from=[1])
+        (following,) = expect_arrays(received[1], 1, 1, "sign")
+        check_received(following, like, 1, "sign")
+    else:
+        term = np.bitwise_and(propagate[0, ...], propagate[1, ...], out=generate[0, ...])
+        if party == 1:
+            np.bitwise_xor(term, runtime.prg_next.random(like.shape), out=term)  # F(k12)
+        else:
+            z0 = runtime.prg_next.random(like.shape)  # F(k20)
+            np.bitwise_xor(term, z0, out=term)
+            np.bitwise_xor(term, runtime.prg_previous.random(like.shape), out=term)  # F(k12)
+            np.bitwise_and(z0, _NOT_SIGN, out=z0)
+        np.bitwise_and(term, _NOT_SIGN, out=term)  # g63 = 0 in every term
+        if party == 1:
+            received = runtime.exchange({0: [term]}, [2])
+            (following,) = expect_arrays(received[2], 1, 2, "sign")
+            check_received(following, like, 2, "sign")
+        else:
+            runtime.exchange({1: [term]})
+            following = z0
+    generate[1, ...] = following
+    generate.flags.writeable = False
+    # u63 ^ v63 from the top byte of each component, then force p63 = 1 (into component 0).
+    top_bit = np.right_shift(propagate.view(np.uint8)[..., 7::8], np.uint8(7))
+    propagate = np.bitwise_and(propagate, _NOT_SIGN)
+    slot = runtime.public_slot
+    if slot is not None:
+        np.bitwise_or(propagate[slot, ...], SIGN_BIT, out=propagate[slot, ...])
+    return np.bitwise_xor(top_bit, _carry_tree(runtime, generate, propagate))
+
+
+def all_ones(runtime: Runtime, words: np.ndarray) -> np.ndarray:
+    """Return the XOR sharing (uint8, 0/1) of ``words == 2**64 - 1`` (AND of all 64 bits).
+
+    A tree of ANDs, each level on words of half the width: traffic per
+    element 4 + 2 + 1 + 1 + 1 + 1 bytes, 6 rounds.
+    """
+    if words.dtype != RING_DTYPE:
+        raise InputError(f"all_ones works on uint64 words, got {words.dtype}")
+    width = 64
+    while width > 1:
+        low, high, width = _halves(words, width)
+        (words,) = and_many(runtime, [(low, high)])
+    return words.astype(np.uint8)
+
+
+def add(runtime: Runtime, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return the XOR sharing of ``u + v mod 2**64`` (Kogge–Stone adder, 7 rounds).
+
+    ABY3 §5.3: generate ``g = u & v``, propagate ``p = u ^ v``, then six
+    prefix levels ``G ^= P & (G << s)``, ``P &= P << s`` (s = 1..32, the last
+    without ``P``); the sum is ``p ^ (G << 1)``. Traffic per element: 12 words.
+    """
+    (generate,) = and_many(runtime, [(u, v)])
+    generate = generate.copy()  # updated in place below; and_many results are read-only
+    propagate = np.bitwise_xor(u, v)
+    group_propagate = propagate
+    for shift in (1, 2, 4, 8, 16, 32):
+        s = np.uint64(shift)
+        shifted_generate = np.left_shift(generate, s)
+        if shift < 32:
+            through, group_propagate = and_many(
+                runtime,
+                [
+                    (group_propagate, shifted_generate),
+                    (group_propagate, np.left_shift(group_propagate, s)),
+                ],
+            )
+        else:
+            (through,) = and_many(runtime, [(group_propagate, shifted_generate)])
+        np.bitwise_xor(generate, through, out=generate)
+    carries = np.left_shift(generate, np.uint64(1))
+    return np.bitwise_xor(propagate, carries, out=carries)
+
+
+def or_prefix_from_top(runtime: Runtime, words: np.ndarray) -> np.ndarray:
+    """Return ``S`` with bit ``j`` = OR of bits ``j..63`` of ``words`` (6 rounds, 6 words).
+
+    ``x | y = ~(~x & ~y)``; with one bit set at the top position ``k``, ``S``
+    is ``2**(k+1) - 1`` and ``S ^ (S >> 1)`` is the one-hot word ``2**k``.
+    """
+    complement = xor_public(runtime, words, np.uint64(2**64 - 1))  # ~S, kept complemented
+    for shift in (1, 2, 4, 8, 16, 32):
+        shifted = np.right_shift(complement, np.uint64(shift))
+        # bits shifted in from above must be 1 in the complemented domain
+        fill = np.uint64(((1 << shift) - 1) << (64 - shift))
+        shifted = xor_public(runtime, shifted, fill)
+        (complement,) = and_many(runtime, [(complement, shifted)])
+    return xor_public(runtime, complement, np.uint64(2**64 - 1))
+
+
+# -- BooleanShare wrappers -------------------------------------------------------------
+
+
+def and_(x: BooleanShare, y: BooleanShare) -> BooleanShare:
+    """Return ``x & y`` (bitwise AND, one round; numpy broadcasting)."""
+    if not isinstance(y, BooleanShare):
+        raise InputError(f"and_ needs two boolean shares, got {type(y).__name__}")
+    x._check_same_runtime(y)
+    if x.dtype != y.dtype:
+        raise InputError(f"boolean shares have different word types {x.dtype} and {y.dtype}")
+    ndim = max(x.ndim, y.ndim)
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    left = np.broadcast_to(_expand(x.components, ndim), (2, *shape))
+    right = np.broadcast_to(_expand(y.components, ndim), (2, *shape))
+    (result,) = and_many(x.runtime, [(left.reshape(2, -1), right.reshape(2, -1))])
+    return x._like(result.reshape((2, *shape)))
+
+
+def or_(x: BooleanShare, y: BooleanShare) -> BooleanShare:
+    """Return ``x | y = x ^ y ^ (x & y)`` (one round)."""
+    return x ^ y ^ and_(x, y)
