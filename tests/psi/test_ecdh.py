@@ -165,3 +165,14 @@ def test_a_malformed_batch_is_a_protocol_error():
 
     with pytest.raises(PsiProtocolError, match=r"expected uint8 \(2, 32\)"):
         run_parties([lambda transport: ecdh_psi(transport, 1, [1, 2, 3], workers=0), bad_peer])
+
+
+def test_a_daemonic_process_runs_the_curve_work_inline_or_says_why_not(monkeypatch):
+    import multiprocessing
+
+    from offchain.psi.pool import InlineExecutor, make_executor
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    assert isinstance(make_executor(None), InlineExecutor)
+    with pytest.raises(InputError, match="daemonic and cannot start 2 curve worker"):
+        make_executor(2)
