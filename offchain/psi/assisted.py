@@ -112,10 +112,10 @@ def assisted_psi_owner(
 
     stats = {"seconds": 0.0, "bytes_sent": 0}
     if not receivers_mask >> me & 1:
+        sizes = _receive_sizes(transport, matcher)
         stats.update(
             seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before
         )
-        sizes = _receive_sizes(transport, matcher)
         return PsiResult(
             own_size=len(distinct), peer_size=sizes[owners.index(peer_owner)], stats=stats
         )
