@@ -121,7 +121,7 @@ class QueryRun:
 
     def run(self) -> dict[str, Share]:
         current = dict(self.rows[0])
-        current["valid"] = current["t0.valid"]
+        current["valid"] = current.pop("t0.valid")
         for work in self.compiled.joins:
             with self.phase(f"join {work.index + 1}"):
                 current = self.join(current, work)
@@ -156,7 +156,7 @@ class QueryRun:
                           lambda name: self.phase(f"join {work.index + 1}: {name}"))
         joined = unstack(runtime, sides.left, left_layout)
         joined.update(unstack(runtime, sides.right, right_layout))
-        right_valid = joined[f"t{spec.table}.valid"]
+        right_valid = joined.pop(f"t{spec.table}.valid")
         if spec.kind == "inner":
             joined["valid"] = joined["valid"] * right_valid
             return joined

@@ -111,8 +111,9 @@ class _Collector:
             return
         if isinstance(expr, Aggregate):
             if expr.argument is not None:
+                joiner = ", " if clause.startswith("returned") else " in "
                 self.visit(expr.argument, "aggregate",
-                           f"aggregated by {expr.label()} in {clause}{_where(expr)}")
+                           f"aggregated by {expr.label()}{_where(expr)}{joiner}{clause}")
             return
         if isinstance(expr, (Comparison, InList, Between, IsNull)):
             for child in children(expr):
@@ -133,8 +134,9 @@ def collect_uses(query: Query, plaintext_keys: frozenset[tuple[int, str]]) -> li
                 allowed = (Level.PLAINTEXT_AFTER_JOIN,)
                 if not returns_rows_of_join:
                     allowed = (Level.PLAINTEXT_AFTER_JOIN, Level.PLAINTEXT_AFTER_AGGREGATE)
+                joined = query.tables[join.table].dataset.reference
                 collector.uses.append(Use(column, allowed, (
-                    f"join key of {join.kind.upper()} JOIN {right.text.split('.')[0]} ON "
+                    f"join key of {join.kind.upper()} JOIN {joined} ON "
                     f"{left.text} = {right.text}{_where(join)}")))
         if join.condition is not None:
             collector.visit(join.condition, "value", "ON")
