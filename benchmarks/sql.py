@@ -160,14 +160,17 @@ def main() -> None:
           f"{arguments.groups} groups, {arguments.overlap:.0%} overlap")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, numpy {np.__version__}")
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     table = measure(arguments.rows, arguments.groups, arguments.overlap, arguments.check)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"| {'step':<52} | {'seconds':>8} | {'rounds':>6} | {'sent (busiest party)':>20} |")
     print(f"|{'-' * 54}|{'-' * 10}|{'-' * 8}|{'-' * 22}|")
     for step, seconds, rounds, sent in table:
         print(f"| {step:<52} | {seconds:8.2f} | {rounds!s:>6} | {sent:>20} |")
     print(f"| {'total (data generation excluded)':<52} | {total:8.2f} | {'':>6} | {'':>20} |")
+    print(f"# CPU seconds (all threads): {cpu:.1f}; 1-minute load average {load_before:.1f} -> "
+          f"{os.getloadavg()[0]:.1f} (the machine is shared)")
 
 
 if __name__ == "__main__":
