@@ -42,14 +42,25 @@ SENTINEL = 1 << 62
 class Groups:
     """The group structure: one-hot (rows x groups) or a single group, and the key values."""
 
-    def __init__(self, run, current, valid: ArithmeticShare) -> None:
+    def __init__(self, run, current, valid: ArithmeticShare | None) -> None:
         compiled = run.compiled
         runtime = run.runtime
         self.runtime = runtime
-        self.length = valid.shape[0]
         self.onehot: ArithmeticShare | None = None
         self.keys: dict[tuple[int, str], Value] = {}
         self.ranks: dict[tuple[int, str], ArithmeticShare] = {}
+        if compiled.preaggregated:
+            # one row per group, from the owner: keys as shared, no one-hot
+            domain = run.domains[0]
+            self.length = self.count = domain["pre.count"].shape[0]
+            for column in compiled.group_by:
+                self.keys[(0, column.column)] = Value(domain[f"group.key.{column.column}"],
+                                                      domain[f"group.null.{column.column}"],
+                                                      column.type)
+                if f"group.rank.{column.column}" in domain:
+                    self.ranks[(0, column.column)] = domain[f"group.rank.{column.column}"]
+            return
+        self.length = valid.shape[0]
         if not compiled.group_by:
             self.count = 1
             return
@@ -113,15 +124,22 @@ def _raw(share: ArithmeticShare) -> ArithmeticShare:
 
 
 class Aggregator:
-    def __init__(self, run, current, valid: ArithmeticShare) -> None:
+    def __init__(self, run, current, valid: ArithmeticShare | None) -> None:
         self.compiled = run.compiled
         self.runtime = run.runtime
+        self.groups = Groups(run, current, valid)
+        self.values: dict[ir.Aggregate, Value] = {}
+        if self.compiled.preaggregated:
+            domain = run.domains[0]
+            self.count_star = domain["pre.count"]
+            for index, node in enumerate(self.compiled.tables[0].aggregates):
+                self.values[node] = Value(domain[f"pre.a{index}"],
+                                          domain[f"pre.a{index}.null"], node.type)
+            return
         self.valid = valid
         self.length = valid.shape[0]
         self.evaluator = Evaluator(self.runtime, run.row_lookup(current), self.length)
         self.current = current
-        self.groups = Groups(run, current, valid)
-        self.values: dict[ir.Aggregate, Value] = {}
         self.count_star = self.groups.sum(valid.reshape(-1, 1)).reshape(-1)
 
     def weights(self, argument: ir.Expr) -> tuple[Value, ArithmeticShare]:
@@ -233,7 +251,8 @@ class Aggregator:
     def result(self) -> dict[str, Share]:
         compiled = self.compiled
         for node in compiled.aggregates:
-            self.values[node] = self.compute(node)
+            if node not in self.values:
+                self.values[node] = self.compute(node)
         groups = self.groups
         count = groups.count
 

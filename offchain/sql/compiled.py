@@ -69,6 +69,7 @@ class TableWork:
     group: GroupWork | None
     distinct: tuple[str, ...] = ()  # columns counted with COUNT(DISTINCT)
     ranks: tuple[str, ...] = ()  # text columns ORDER BY ... LIMIT sorts in MPC: share their ranks
+    aggregates: tuple[Expr, ...] = ()  # pre-aggregated by the owner, one row per group, if any
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,5 @@ class CompiledQuery:
     limit: int | None
     min_group_size: int  # 1 when no minimum applies
     aggregates: tuple[Expr, ...]  # distinct Aggregate nodes computed in MPC
+    preaggregated: bool = False  # one table: its owner computes the aggregates per group
+    matcher_must_not_be: tuple[str, ...] = ()  # owners of joined tables (compute party 0 must not be one)

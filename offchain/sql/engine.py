@@ -80,7 +80,8 @@ class QueryRun:
             for (source, name), share in inputs.items():
                 if source != f"input{index}":
                     continue
-                if name.startswith("group.") and name != "group.onehot":
+                if (name.startswith("group.") and name != "group.onehot") or name.startswith(
+                        "pre."):
                     domain[name] = share
                 else:
                     rows[f"t{index}.{name}"] = share
@@ -120,6 +121,11 @@ class QueryRun:
             totals[2] += spent.bytes_sent
 
     def run(self) -> dict[str, Share]:
+        if self.compiled.preaggregated:
+            from offchain.sql.aggregate import aggregate
+
+            with self.phase("aggregate"):
+                return aggregate(self, {}, None)
         current = dict(self.rows[0])
         current["valid"] = current.pop("t0.valid")
         for work in self.compiled.joins:

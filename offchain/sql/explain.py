@@ -36,6 +36,20 @@ def describe_steps(compiled: CompiledQuery) -> tuple[Step, ...]:
     steps = []
     for work in compiled.tables:
         dataset = work.table.dataset
+        if work.aggregates:
+            keys = ", ".join(work.group.columns) if work.group else ""
+            labels = ", ".join(a.label() for a in work.aggregates)
+            does = f"aggregate all {dataset.row_count} rows of {dataset.reference} in DuckDB"
+            if keys:
+                does += f" per ({keys}), every group of the table"
+            does += f": {labels} and each group's row count"
+            if work.filter is not None:
+                does += (f", counting only rows where {render(work.filter)} (inside the "
+                         "aggregates, literals bound as parameters)")
+            does += ("; shuffle the groups and secret-share the per-group results to the 3 "
+                     "compute nodes (the owner computes this query's answer on its own data)")
+            steps.append(Step(_owner(compiled, work.table.index), does))
+            continue
         parts = [f"read all {dataset.row_count} rows of {dataset.reference} in DuckDB"]
         if work.filter is not None:
             parts.append(f"evaluate WHERE {render(work.filter)} into a secret validity bit "
@@ -79,7 +93,7 @@ def describe_steps(compiled: CompiledQuery) -> tuple[Step, ...]:
     if compiled.where is not None:
         steps.append(Step(MPC, f"evaluate WHERE {_text(compiled.where)} on secret rows "
                                "(three-valued logic) into the validity bit"))
-    if compiled.aggregate:
+    if compiled.aggregate and not compiled.preaggregated:
         if compiled.group_by:
             keys = ", ".join(render(c) for c in compiled.group_by)
             does = (f"GROUP BY {keys}: group sums as one secret matrix product of the one-hot "
@@ -91,6 +105,7 @@ def describe_steps(compiled: CompiledQuery) -> tuple[Step, ...]:
         if labels:
             does += f"; compute {labels}"
         steps.append(Step(MPC, does))
+    if compiled.aggregate:
         keep = []
         if compiled.group_by:
             keep.append("drop empty groups")
@@ -156,7 +171,9 @@ def describe_disclosures(compiled: CompiledQuery) -> tuple[Disclosure, ...]:
             out.append(Disclosure(
                 "compute nodes",
                 f"the number of distinct ({', '.join(work.group.columns)}) in "
-                f"{work.table.dataset.reference} (the one-hot matrix's width)"))
+                f"{work.table.dataset.reference} ("
+                + ("the number of groups shared)" if work.aggregates
+                   else "the one-hot matrix's width)")))
         if work.texts:
             out.append(Disclosure("compute nodes", f"the longest returned text of "
                                                    f"{', '.join(work.texts)} in 8-byte words"))

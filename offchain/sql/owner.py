@@ -145,6 +145,94 @@ def local_sql(work: TableWork) -> tuple[str, list[Any]]:
     return f"SELECT {', '.join(items)} FROM {table}", parameters
 
 
+_FUNCTIONS = {"COUNT": "count", "SUM": "sum", "AVG": "avg", "MIN": "min", "MAX": "max",
+              "VAR_SAMP": "var_samp", "VAR_POP": "var_pop", "STDDEV_SAMP": "stddev_samp",
+              "STDDEV_POP": "stddev_pop"}
+VALID_COLUMN = '"unseen.valid"'  # a dot cannot occur in a dataset's column names
+
+
+def _canonical_result(sql: str, result_type: SqlType) -> str:
+    """Cast an aggregate's DuckDB result to the canonical form MPC carries."""
+    if result_type.kind == "decimal":
+        return f"CAST(({sql}) * {10 ** result_type.scale} AS BIGINT)"
+    if result_type.kind == "date":
+        return f"CAST(({sql}) - DATE '1970-01-01' AS BIGINT)"
+    if result_type.kind == "timestamp":
+        return f"epoch_us({sql})"
+    if result_type.kind == "float":
+        return f"CAST(({sql}) AS DOUBLE)"
+    return f"CAST(({sql}) AS BIGINT)"
+
+
+def preaggregate_sql(work: TableWork) -> tuple[str, list[Any]]:
+    """The owner's GROUP BY query for a one-table aggregate; the filter sits inside the aggregates.
+
+    Every group of the whole table is returned (``FILTER (WHERE valid)``), so
+    the number of groups shared does not depend on the filter.
+    """
+    schema = work.table.dataset.schema
+    parameters: list[Any] = []
+    condition = (f"coalesce({expression_sql(work.filter, parameters)}, FALSE)"
+                 if work.filter is not None else "TRUE")
+    inner = f'SELECT *, {condition} AS {VALID_COLUMN} FROM {_quote(work.table.dataset.name)}'
+    items = [f"count(*) FILTER (WHERE {VALID_COLUMN}) AS \"pre.count\""]
+    for index, node in enumerate(work.aggregates):
+        if node.argument is None:
+            call = "count(*)"
+        else:
+            argument = expression_sql(node.argument, parameters)
+            call = f"{_FUNCTIONS[node.function]}({'DISTINCT ' if node.distinct else ''}{argument})"
+        items.append(_canonical_result(f"{call} FILTER (WHERE {VALID_COLUMN})", node.type)
+                     + f' AS "pre.a{index}"')
+    keys = list(work.group.columns) if work.group else []
+    for column in keys:
+        expression = projection(column, schema.type_of(column)).rsplit(" AS ", 1)[0]
+        items.append(f'{expression} AS "raw.{column}"')
+    group = f" GROUP BY {', '.join(_quote(c) for c in keys)}" if keys else ""
+    return f"SELECT {', '.join(items)} FROM ({inner}) AS rows{group}", parameters
+
+
+def preaggregated_arrays(work: TableWork, store: LocalStore, kinds: Mapping[str, str]
+                         ) -> dict[str, np.ndarray]:
+    """The per-group counts, aggregates and keys of a one-table aggregate, in random group order."""
+    dataset = work.table.dataset
+    rows = store.row_count(dataset.name)
+    if rows != dataset.row_count:
+        raise InputError(
+            f"table {dataset.name!r} has {rows} rows but dataset {dataset.reference} is registered "
+            f"with {dataset.row_count}; register a new version of the dataset")
+    sql, parameters = preaggregate_sql(work)
+    result = store.query(sql, parameters)
+    groups = len(result["pre.count"])
+    if groups > MAX_GROUPS:
+        raise InputError(f"GROUP BY on {dataset.reference} has {groups} distinct keys; at most "
+                         f"{MAX_GROUPS} are supported: group by a coarser column")
+    order = secure_permutation(groups)
+    arrays: dict[str, np.ndarray] = {}
+    count, _ = _plain(result["pre.count"])
+    arrays["pre.count"] = count.astype(np.int64)[order]
+    for index, node in enumerate(work.aggregates):
+        data, mask = _plain(result[f"pre.a{index}"])
+        dtype = np.float64 if node.type.is_float else np.int64
+        arrays[f"pre.a{index}"] = data.astype(dtype)[order]
+        arrays[f"pre.a{index}.null"] = mask.astype(np.int64)[order]
+    for column in work.group.columns if work.group else ():
+        data, mask = _plain(result[f"raw.{column}"])
+        values = [values for values in _python_values(data, mask)]
+        values = [values[i] for i in order]
+        nulls = np.array([v is None for v in values], dtype=np.int64)
+        if kinds[column] == "text":
+            arrays[f"group.key.{column}"], _ = text_words(values)
+        elif kinds[column] == "fixed":
+            arrays[f"group.key.{column}"] = np.array([v or 0.0 for v in values], np.float64)
+        else:
+            arrays[f"group.key.{column}"] = np.array([int(v or 0) for v in values], np.int64)
+        arrays[f"group.null.{column}"] = nulls
+        if column in work.group.ranked:
+            arrays[f"group.rank.{column}"] = _ranks(values)
+    return arrays
+
+
 # -- arrays -----------------------------------------------------------------------------
 
 
@@ -260,6 +348,8 @@ def _sortable(key: tuple) -> tuple:
 def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes],
                  kinds: Mapping[str, str]) -> dict[str, np.ndarray]:
     """Compute, in the clear at the owner, every array ``work`` says to share."""
+    if work.aggregates:
+        return preaggregated_arrays(work, store, kinds)
     dataset = work.table.dataset
     if dataset.name not in store.tables():
         raise InputError(f"the local database has no table {dataset.name!r} for dataset "

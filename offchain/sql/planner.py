@@ -241,6 +241,17 @@ class _Compiler:
             columns = tuple(c.column for c in query.group_by if c.table == table)
             groups[table] = GroupWork(columns, table in self.left_joined, tuple(
                 c.column for c in ranked if c.table == table and aggregate))
+        preaggregated = aggregate and len(query.tables) == 1
+        if preaggregated:
+            # One table: everything is the owner's own data, so it can aggregate per group
+            # in DuckDB (over all rows, with the filter inside the aggregates, so that the
+            # number of groups does not depend on the filter); MPC keeps HAVING, the
+            # minimum group size, the compaction and LIMIT.
+            (ref,) = query.tables
+            tables = (TableWork(ref, _and(self.filters[0]), (), (), (), (),
+                                groups.get(0), aggregates=tuple(aggregates)),)
+            return self.finish(query, where, joins, aggregate, group_tables, having, outputs,
+                               aggregates, tables, True)
         tables = tuple(
             TableWork(
                 table=ref,
@@ -255,6 +266,13 @@ class _Compiler:
             )
             for ref in query.tables
         )
+        return self.finish(query, where, joins, aggregate, group_tables, having, outputs,
+                           aggregates, tables, False)
+
+    def finish(self, query, where, joins, aggregate, group_tables, having, outputs, aggregates,
+               tables, preaggregated) -> CompiledQuery:
+        joined_owners = sorted({query.tables[t].dataset.owner.lower() for j in query.joins
+                                for t in (j.table, j.left_table)})
         return CompiledQuery(
             sql=self.sql,
             requester=self.requester,
@@ -270,6 +288,8 @@ class _Compiler:
             limit=query.limit,
             min_group_size=self.min_group_size if self.decision.enforce_min_group_size else 1,
             aggregates=tuple(aggregates),
+            preaggregated=preaggregated,
+            matcher_must_not_be=tuple(joined_owners),
         )
 
     def check_aggregate(self, node: Aggregate) -> None:
@@ -320,6 +340,18 @@ def compile_query(query: Query, decision: PolicyDecision, requester: str, min_gr
 def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple[SharedArray, ...]:
     """Return the arrays the owner of ``work`` shares, in a fixed order."""
     rows = work.table.dataset.row_count
+    if work.aggregates:
+        arrays = [SharedArray("pre.count", "integer")]
+        for index, node in enumerate(work.aggregates):
+            arrays.append(SharedArray(f"pre.a{index}", "fixed" if node.type.is_float else "integer"))
+            arrays.append(SharedArray(f"pre.a{index}.null", "integer"))
+        for column in work.group.columns if work.group else ():
+            kind = fractional_kinds[column]
+            arrays.append(SharedArray(f"group.key.{column}", "integer" if kind == "text" else kind))
+            arrays.append(SharedArray(f"group.null.{column}", "integer"))
+        arrays += [SharedArray(f"group.rank.{c}", "integer")
+                   for c in (work.group.ranked if work.group else ())]
+        return tuple(arrays)
     arrays = [SharedArray("valid", "integer", rows)]
     arrays += [SharedArray(f"pred{k}", "integer", rows) for k in range(len(work.predicates))]
     for column in work.values:

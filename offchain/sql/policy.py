@@ -111,7 +111,7 @@ class _Collector:
             return
         if isinstance(expr, Aggregate):
             if expr.argument is not None:
-                joiner = ", " if clause.startswith("returned") else " in "
+                joiner = ", " if clause.startswith(("returned", "compared")) else " in "
                 self.visit(expr.argument, "aggregate",
                            f"aggregated by {expr.label()}{_where(expr)}{joiner}{clause}")
             return
