@@ -95,6 +95,12 @@ QUERIES = {
         "WHERE x.loan_id < y.loan_id"),
     "min and max of decimals per group": (
         f"SELECT status, MIN(amount), MAX(amount), COUNT(amount) FROM {L} GROUP BY status"),
+    "moments of doubles and dates after a join": (
+        f"SELECT l.status, AVG(c.score), STDDEV(c.score), VAR_POP(c.age), MIN(c.score), "
+        f"MAX(c.since), COUNT(DISTINCT c.region) FROM {C} c JOIN {L} l ON c.id = l.customer_id "
+        "GROUP BY l.status"),
+    "one-table count distinct per group": (
+        f"SELECT status, COUNT(DISTINCT customer_id), COUNT(customer_id) FROM {L} GROUP BY status"),
     "variance per group after a join": (
         f"SELECT c.region, VARIANCE(l.amount), STDDEV_POP(c.age) FROM {C} c "
         f"JOIN {L} l ON c.id = l.customer_id GROUP BY c.region"),
@@ -129,6 +135,8 @@ ORDERED_LIMITS = {
         f"SELECT c.region, COUNT(*) FROM {C} c JOIN {L} l ON c.id = l.customer_id "
         "GROUP BY c.region ORDER BY c.region NULLS FIRST LIMIT 3"),
     "limit larger than the result": f"SELECT id FROM {C} WHERE age > 70 ORDER BY id LIMIT 100",
+    "one-table groups by a text key with NULLs last": (
+        f"SELECT region, COUNT(*) FROM {C} GROUP BY region ORDER BY region DESC LIMIT 4"),
 }
 
 
