@@ -79,7 +79,6 @@ class JoinWork:
     join: Join
     index: int
     pair_condition: Expr | None  # LEFT JOIN: ON conditions beyond the keys (decide matching)
-    null_row_predicates: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc import compare
 from offchain.mpc.opening import reveal
-from offchain.mpc.ring import RING_DTYPE
 from offchain.mpc.runtime import Runtime
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share
 from offchain.mpc.sharing import share_public
@@ -282,6 +281,3 @@ def finish(runtime: Runtime, compiled: CompiledQuery, columns: Columns,
         columns = {name: share[chosen] for name, share in columns.items()}
     return {name: share for name, share in columns.items() if not name.endswith(".rank")}
 
-
-def zeros(runtime: Runtime, shape: tuple[int, ...]) -> ArithmeticShare:
-    return ArithmeticShare(runtime, np.zeros((2, *shape), dtype=RING_DTYPE))

@@ -75,7 +75,8 @@ def _mul(a, b):
     return a * b
 
 
-def literal_value(literal: ir.Literal, fractional_bits: int) -> Value:
+def literal_value(literal: ir.Literal) -> Value:
+    """Return a constant of the query as a public value in its carrying encoding."""
     ltype = literal.type
     if literal.value is None:
         return Value(0, None, SqlType("int"))
@@ -152,7 +153,7 @@ class Evaluator:
                 raise InputError(f"{ir.render(expr)} is a condition, not a value")
             return found
         if isinstance(expr, ir.Literal):
-            return literal_value(expr, self.runtime.fractional_bits)
+            return literal_value(expr)
         if isinstance(expr, ir.Negate):
             inner = self.value(expr.operand)
             return Value(-inner.data, inner.null, inner.type)

@@ -220,7 +220,7 @@ class _Compiler:
                 self.check_group_expression(having, "HAVING")
             for item in query.select:
                 self.check_group_expression(item.expr, "SELECT")
-        for position, item in enumerate(query.select):
+        for item in query.select:
             expr = item.expr
             if not aggregate:
                 if isinstance(expr, ColumnRef) and expr.type.is_text:
@@ -229,7 +229,6 @@ class _Compiler:
                 else:
                     self.need_values(expr)
             outputs.append(OutputColumn(item.name, expr, expr.type))
-            del position
         ranked: list[ColumnRef] = []
         if query.limit is not None:
             for item in query.order:
@@ -337,7 +336,7 @@ def compile_query(query: Query, decision: PolicyDecision, requester: str, min_gr
 # -- the job plan ---------------------------------------------------------------------
 
 
-def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple[SharedArray, ...]:
+def shared_arrays(work: TableWork, kinds: Mapping[str, str]) -> tuple[SharedArray, ...]:
     """Return the arrays the owner of ``work`` shares, in a fixed order."""
     rows = work.table.dataset.row_count
     if work.aggregates:
@@ -346,7 +345,7 @@ def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple
             arrays.append(SharedArray(f"pre.a{index}", "fixed" if node.type.is_float else "integer"))
             arrays.append(SharedArray(f"pre.a{index}.null", "integer"))
         for column in work.group.columns if work.group else ():
-            kind = fractional_kinds[column]
+            kind = kinds[column]
             arrays.append(SharedArray(f"group.key.{column}", "integer" if kind == "text" else kind))
             arrays.append(SharedArray(f"group.null.{column}", "integer"))
         arrays += [SharedArray(f"group.rank.{c}", "integer")
@@ -355,8 +354,8 @@ def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple
     arrays = [SharedArray("valid", "integer", rows)]
     arrays += [SharedArray(f"pred{k}", "integer", rows) for k in range(len(work.predicates))]
     for column in work.values:
-        if fractional_kinds[column] != "text":
-            arrays.append(SharedArray(f"value.{column}", fractional_kinds[column], rows))
+        if kinds[column] != "text":
+            arrays.append(SharedArray(f"value.{column}", kinds[column], rows))
         arrays.append(SharedArray(f"null.{column}", "integer", rows))
     for column in work.texts:
         arrays.append(SharedArray(f"text.{column}", "integer", rows))
@@ -367,7 +366,7 @@ def shared_arrays(work: TableWork, fractional_kinds: Mapping[str, str]) -> tuple
     if work.group is not None:
         arrays.append(SharedArray("group.onehot", "integer", rows))
         for column in work.group.columns:
-            kind = fractional_kinds[column]
+            kind = kinds[column]
             arrays.append(SharedArray(f"group.key.{column}", "integer" if kind == "text" else kind))
             arrays.append(SharedArray(f"group.null.{column}", "integer"))
         arrays += [SharedArray(f"group.rank.{column}", "integer") for column in work.group.ranked]
