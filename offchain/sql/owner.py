@@ -141,6 +141,17 @@ def local_sql(work: TableWork) -> tuple[str, list[Any]]:
         column_type = schema.type_of(column)
         expression = projection(column, column_type).rsplit(" AS ", 1)[0]
         items.append(f'{expression} AS "raw.{column}"')
+    if work.group is not None:
+        # Group of each row: dense rank of its key tuple (NULL is a key, as GROUP BY treats it).
+        keys = ", ".join(f"{_quote(c)} NULLS LAST" for c in work.group.columns)
+        items.append(f'dense_rank() OVER (ORDER BY {keys}) - 1 AS "group.id"')
+    coded = sorted(set(work.distinct) | set(work.ranks) | set(
+        work.group.ranked if work.group else ()))
+    for column in coded:
+        # Rank of the value among the distinct non-NULL values (DuckDB's byte order for text).
+        quoted = _quote(column)
+        items.append(f"CASE WHEN {quoted} IS NULL THEN -1 ELSE dense_rank() OVER (PARTITION BY "
+                     f'{quoted} IS NULL ORDER BY {quoted}) - 1 END AS "code.{column}"')
     table = _quote(work.table.dataset.name)
     return f"SELECT {', '.join(items)} FROM {table}", parameters
 
@@ -305,32 +316,42 @@ def _python_key_list(data: np.ndarray, kind: str) -> list:
     return [int(v) for v in data]
 
 
-def _group_domain(work: TableWork, raw: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                  rows: int) -> tuple[np.ndarray, list[tuple]]:
-    """Return (row -> group index, the distinct key tuples in a fresh random order)."""
+def _group_domain(work: TableWork, group_ids: np.ndarray,
+                  raw: Mapping[str, tuple[np.ndarray, np.ndarray]], codes: Mapping[str, np.ndarray]
+                  ) -> tuple[np.ndarray, dict[str, tuple[list, np.ndarray]], np.ndarray, int]:
+    """Return the row-to-group map in a fresh random group order, and per group its keys.
+
+    Returns ``(group of each row, {column: (key values, ranks)}, all-NULL indicator, groups)``.
+    """
     columns = work.group.columns
-    schema = work.table.dataset.schema
-    keys = []
+    rows = len(group_ids)
+    distinct, first_row = np.unique(group_ids, return_index=True)
+    count = len(distinct)
+    keys = {}
+    all_null = np.ones(count, dtype=bool)
     for column in columns:
         data, mask = raw[column]
-        keys.append(_python_values(data, mask) if schema.type_of(column) == "string" else
-                    [None if m else int(v) if schema.type_of(column) != "float64" else float(v)
-                     for v, m in zip(data, mask, strict=True)])
-    tuples = list(zip(*keys, strict=True)) if rows else []
-    distinct = sorted(set(tuples), key=_sortable)
-    if work.group.with_null_row:
-        all_null = tuple(None for _ in columns)
-        if all_null not in distinct:
-            distinct.append(all_null)
-    order = secure_permutation(len(distinct))
-    distinct = [distinct[i] for i in order]
-    if len(distinct) > MAX_GROUPS or rows * max(1, len(distinct)) > MAX_ONE_HOT_CELLS:
+        values = _python_values(data[first_row], mask[first_row])
+        ranks = np.maximum(codes[column][first_row], 0) if column in codes else None
+        keys[column] = (values, ranks)
+        all_null &= mask[first_row]
+    if work.group.with_null_row and not all_null.any():
+        for column in columns:
+            values, ranks = keys[column]
+            keys[column] = (values + [None], None if ranks is None else np.append(ranks, 0))
+        all_null = np.append(all_null, True)
+        count += 1
+    if count > MAX_GROUPS or rows * max(1, count) > MAX_ONE_HOT_CELLS:
         raise InputError(
             f"GROUP BY {', '.join(columns)} on {work.table.dataset.reference} has "
-            f"{len(distinct)} distinct keys; at most {MAX_GROUPS} are supported (and "
+            f"{count} distinct keys; at most {MAX_GROUPS} are supported (and "
             f"rows x keys <= {MAX_ONE_HOT_CELLS}): group by a coarser column")
-    position = {key: index for index, key in enumerate(distinct)}
-    return np.array([position[key] for key in tuples], dtype=np.int64), distinct
+    order = secure_permutation(count)  # group at new position p is old group order[p]
+    position = np.empty(count, dtype=np.int64)
+    position[order] = np.arange(count, dtype=np.int64)
+    shuffled = {column: ([values[i] for i in order], None if ranks is None else ranks[order])
+                for column, (values, ranks) in keys.items()}
+    return position[group_ids], shuffled, all_null[order].astype(np.int64), count
 
 
 def _ranks(values: list) -> np.ndarray:
@@ -338,11 +359,6 @@ def _ranks(values: list) -> np.ndarray:
     distinct = sorted({v for v in values if v is not None}, key=lambda v: str(v).encode("utf-8"))
     rank = {value: position for position, value in enumerate(distinct)}
     return np.array([0 if v is None else rank[v] for v in values], dtype=np.int64)
-
-
-def _sortable(key: tuple) -> tuple:
-    return tuple((value is None, str(type(value)), value if value is not None else 0)
-                 for value in key)
 
 
 def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes],
@@ -388,9 +404,10 @@ def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes
         put(f"text.{column}", words)
         if column not in work.values:
             put(f"null.{column}", mask.astype(np.int64))
+    codes = {name[len("code."):]: _plain(values)[0].astype(np.int64)
+             for name, values in result.items() if name.startswith("code.")}
     for column in work.ranks:
-        data, mask = raw[column]
-        put(f"rank.{column}", _ranks(_python_values(data, mask)))
+        put(f"rank.{column}", np.maximum(codes[column], 0))
     for tag in work.tags:
         secret = secrets.get(tag.secret)
         if secret is None:
@@ -399,48 +416,50 @@ def owner_arrays(work: TableWork, store: LocalStore, secrets: Mapping[str, bytes
         columns = [(*raw[c], "text" if kinds[c] == "text" else "int") for c in tag.columns]
         put(f"tags{tag.join}", _tags(columns, key))
     if work.group is not None:
-        group_of_row, domain = _group_domain(work, raw, rows)
-        onehot = np.zeros((rows, len(domain)), dtype=np.int64)
-        if rows:
-            onehot[np.arange(rows), group_of_row] = 1
+        group_ids, _ = _plain(result["group.id"])
+        group_of_row, keys, all_null, count = _group_domain(work, group_ids.astype(np.int64),
+                                                            raw, codes)
+        onehot = np.zeros((rows, count), dtype=np.int64)
+        onehot[np.arange(rows), group_of_row] = 1
         put("group.onehot", onehot)
-        for position, column in enumerate(work.group.columns):
-            values = [key[position] for key in domain]
-            nulls = np.array([v is None for v in values], dtype=np.int64)
-            if kinds[column] == "text":
-                arrays[f"group.key.{column}"], _ = text_words(values)
-            elif kinds[column] == "fixed":
-                arrays[f"group.key.{column}"] = np.array([v or 0.0 for v in values], np.float64)
-            else:
-                arrays[f"group.key.{column}"] = np.array([v or 0 for v in values], np.int64)
-            arrays[f"group.null.{column}"] = nulls
+        for column, (values, ranks) in keys.items():
+            _put_keys(arrays, column, values, kinds[column])
             if column in work.group.ranked:
-                arrays[f"group.rank.{column}"] = _ranks(values)
+                arrays[f"group.rank.{column}"] = ranks
         if work.group.with_null_row:
-            indicator = np.array([all(v is None for v in key) for key in domain], dtype=np.int64)
-            arrays["group.nullrow"] = indicator
+            arrays["group.nullrow"] = all_null
     for column in work.distinct:
-        data, mask = raw[column]
-        put(f"distinct.{column}", _distinct_onehot(data, mask, dataset.reference, column))
+        put(f"distinct.{column}", _distinct_onehot(codes[column], dataset.reference, column))
     return arrays
 
 
-def _distinct_onehot(data: np.ndarray, mask: np.ndarray, reference: str, column: str) -> np.ndarray:
+def _put_keys(arrays: dict, column: str, values: list, kind: str) -> None:
+    """Group key values (NULL as 0) and NULL flags, as shared arrays."""
+    arrays[f"group.null.{column}"] = np.array([v is None for v in values], dtype=np.int64)
+    if kind == "text":
+        arrays[f"group.key.{column}"], _ = text_words(values)
+    elif kind == "fixed":
+        arrays[f"group.key.{column}"] = np.array([v or 0.0 for v in values], np.float64)
+    else:
+        arrays[f"group.key.{column}"] = np.array([int(v or 0) for v in values], np.int64)
+
+
+def _distinct_onehot(codes: np.ndarray, reference: str, column: str) -> np.ndarray:
     """Return a (rows, distinct values) one-hot of the non-NULL values, in a fresh random order.
 
-    A NULL row is all zero (COUNT(DISTINCT) ignores NULLs). The width reveals
-    the number of distinct values to the compute nodes.
+    ``codes`` are the dense ranks of the values (-1 for NULL: an all-zero row,
+    as COUNT(DISTINCT) ignores NULLs). The width reveals the number of
+    distinct values to the compute nodes.
     """
-    values = _python_values(data, mask)
-    distinct = sorted({v for v in values if v is not None}, key=lambda v: (str(type(v)), v))
-    if len(distinct) > MAX_GROUPS or len(values) * max(1, len(distinct)) > MAX_ONE_HOT_CELLS:
+    count = int(codes.max(initial=-1)) + 1
+    if count > MAX_GROUPS or len(codes) * max(1, count) > MAX_ONE_HOT_CELLS:
         raise InputError(
-            f"COUNT(DISTINCT {column}) on {reference}: {len(distinct)} distinct values; at most "
+            f"COUNT(DISTINCT {column}) on {reference}: {count} distinct values; at most "
             f"{MAX_GROUPS} are supported (and rows x values <= {MAX_ONE_HOT_CELLS})")
-    order = secure_permutation(len(distinct))
-    position = {distinct[i]: rank for rank, i in enumerate(order)}
-    onehot = np.zeros((len(values), len(distinct)), dtype=np.int64)
-    for row, value in enumerate(values):
-        if value is not None:
-            onehot[row, position[value]] = 1
+    order = secure_permutation(count)
+    position = np.empty(count, dtype=np.int64)
+    position[order] = np.arange(count, dtype=np.int64)
+    onehot = np.zeros((len(codes), count), dtype=np.int64)
+    present = np.flatnonzero(codes >= 0)
+    onehot[present, position[codes[present]]] = 1
     return onehot
