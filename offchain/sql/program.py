@@ -68,6 +68,17 @@ class QueryResult:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def to_text(self) -> str:
+        """Return the rows as an aligned text table (NULL shown as ``NULL``)."""
+        cells = [list(self.columns)] + [["NULL" if v is None else str(v) for v in row]
+                                        for row in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                 for row in cells]
+        lines.insert(1, "-+-".join("-" * width for width in widths))
+        lines.append(f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''})")
+        return "\n".join(lines)
+
 
 def _compiled(plan: Plan) -> CompiledQuery:
     compiled = plan.parameters.get("compiled") if plan.parameters else None

@@ -157,3 +157,9 @@ def test_three_processes_over_pinned_tls(world) -> None:
                for name in run.results[0]}
     assert_same_rows(program.decode(plan, outputs), world.expected(JOIN))
     assert run.stats[0].transcripts[1] == run.stats[1].transcripts[0]
+
+
+def test_result_prints_as_a_table(world) -> None:
+    result = world.run("SELECT id, region FROM bank_a.customers WHERE id <= 2 ORDER BY id")
+    text = result.to_text().splitlines()
+    assert text[0].split(" | ")[0].strip() == "id" and text[-1] == "(2 rows)"
