@@ -51,8 +51,11 @@ def _load_builtin_programs() -> None:
     if _loaded:
         return
     _loaded = True
-    # Built-in programs are listed here explicitly as they land, e.g.:
-    #   from offchain.stats import program as _statistics  # noqa: F401
+    # Built-in programs are listed here explicitly as they land.
+    from offchain.lending.program import MultiLendingProgram
     from offchain.sql.program import SqlProgram
+    from offchain.stats.program import StatisticsProgram
 
+    register(StatisticsProgram())
+    register(MultiLendingProgram())
     register(SqlProgram())
