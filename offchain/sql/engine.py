@@ -37,7 +37,7 @@ def stack(columns: Mapping[str, ArithmeticShare]) -> tuple[np.ndarray, list]:
     parts, layout = [], []
     for name, share in columns.items():
         rows = share.shape[0]
-        flat = share.components.reshape(2, rows, -1)
+        flat = share.components.reshape(2, rows, int(np.prod(share.shape[1:], dtype=np.int64)))
         bits = share.fractional_bits if isinstance(share, FixedPointShare) else None
         layout.append((name, share.shape[1:], flat.shape[2], bits))
         parts.append(flat)

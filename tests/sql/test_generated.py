@@ -20,9 +20,12 @@ from offchain.errors import InputError, PolicyViolation, UnseenError
 from offchain.programs.catalog import ALL_MEMBERS
 from offchain.sql.program import SqlProgram, query_program_text
 from offchain.vocabulary import ConstraintLevel as Level
-from tests.sql.world import REQUESTER, assert_same_rows, build_world
+from tests.sql.world import REQUESTER, assert_same_rows, build_world, generate
 
 WORLD = build_world()
+# Also a small world with an empty table, and another seed.
+WORLDS = [WORLD, build_world(generate(seed=3, customers=6, loans=0, accounts=1)),
+          build_world(generate(seed=11, customers=15, loans=25, accounts=12))]
 
 TABLES = {
     "c": ("bank_a.customers", {"id": "int", "region": "text", "age": "int", "score": "float",
@@ -148,19 +151,19 @@ def query(draw) -> str:
     return query
 
 
-def _expected(sql: str):
+def _expected(sql: str, world=WORLD):
     try:
-        return WORLD.expected(sql)
+        return world.expected(sql)
     except duckdb.Error:
         return None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(query())
-def test_generated_query_returns_duckdbs_answer_or_a_refusal(sql: str) -> None:
-    expected = _expected(sql)
+@given(query(), st.sampled_from(range(len(WORLDS))))
+def test_generated_query_returns_duckdbs_answer_or_a_refusal(sql: str, world: int) -> None:
+    expected = _expected(sql, WORLDS[world])
     try:
-        got = WORLD.run(sql)
+        got = WORLDS[world].run(sql)
     except (InputError, PolicyViolation) as refusal:
         assert str(refusal), "a refusal must say why"
         return
