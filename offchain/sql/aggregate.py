@@ -266,7 +266,7 @@ class Aggregator:
                 return found
             return None
 
-        evaluator = Evaluator(self.runtime, lookup, count)
+        evaluator = Evaluator(self.runtime, lookup, count, wide_division=True)
         outputs: dict[str, ArithmeticShare] = {}
         from offchain.sql.engine import as_output, finish
 

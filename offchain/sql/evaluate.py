@@ -139,10 +139,11 @@ def align(left: Value, right: Value) -> tuple[Value, Value]:
 class Evaluator:
     """Evaluates expressions on secret rows (or groups); ``lookup`` resolves leaves."""
 
-    def __init__(self, runtime, lookup: Lookup, length: int) -> None:
+    def __init__(self, runtime, lookup: Lookup, length: int, wide_division: bool = False) -> None:
         self.runtime = runtime
         self.lookup = lookup
         self.length = length
+        self.wide_division = wide_division  # group values: divide over the whole ring
 
     # values -------------------------------------------------------------------------
 
@@ -175,7 +176,8 @@ class Evaluator:
         # "/": a double; DuckDB returns NULL when dividing by zero.
         from offchain.sql.numeric import divide_values
 
-        return divide_values(self.runtime, to_fixed(left), to_fixed(right), null)
+        return divide_values(self.runtime, to_fixed(left), to_fixed(right), null,
+                             self.wide_division)
 
     # conditions ---------------------------------------------------------------------
 
