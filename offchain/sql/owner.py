@@ -86,16 +86,12 @@ def expression_sql(expr: ir.Expr, parameters: list[Any]) -> str:
         return _quote(expr.column)
     if isinstance(expr, ir.Literal):
         return _literal_sql(expr, parameters)
-    if isinstance(expr, ir.Arithmetic):
+    if isinstance(expr, (ir.Arithmetic, ir.Comparison)):
         left = expression_sql(expr.left, parameters)
         right = expression_sql(expr.right, parameters)
         return f"({left} {expr.operator} {right})"
     if isinstance(expr, ir.Negate):
         return f"(-{expression_sql(expr.operand, parameters)})"
-    if isinstance(expr, ir.Comparison):
-        left = expression_sql(expr.left, parameters)
-        right = expression_sql(expr.right, parameters)
-        return f"({left} {expr.operator} {right})"
     if isinstance(expr, ir.InList):
         operand = expression_sql(expr.operand, parameters)
         values = ", ".join(expression_sql(v, parameters) for v in expr.values)

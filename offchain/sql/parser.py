@@ -718,31 +718,31 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+_CONSTRUCT_NAMES: dict[type, str] = {
+    exp.Window: "window function (OVER)",
+    exp.Subquery: "subquery",
+    exp.Select: "subquery",
+    exp.Case: "CASE",
+    exp.Cast: "CAST",
+    exp.Like: "LIKE",
+    exp.ILike: "ILIKE",
+    exp.Mod: "the % operator",
+    exp.Exists: "EXISTS",
+    exp.DPipe: "string concatenation (||)",
+    exp.Placeholder: "query parameters",
+    exp.Parameter: "query parameters",
+}
+
+
 def _describe(node: exp.Expression) -> str:
-    if isinstance(node, exp.Window):
-        return "window function (OVER)"
-    if isinstance(node, exp.Subquery) or isinstance(node, exp.Select):
-        return "subquery"
-    if isinstance(node, exp.Case):
-        return "CASE"
-    if isinstance(node, exp.Cast):
-        return "CAST"
+    """Name an unsupported construct for people."""
+    for cls, name in _CONSTRUCT_NAMES.items():
+        if isinstance(node, cls):
+            return name
     if isinstance(node, exp.Anonymous):
         return f"function {str(node.this).upper()}"
     if isinstance(node, exp.Func):
         return f"function {node.sql_name()}"
-    if isinstance(node, exp.Like):
-        return "LIKE"
-    if isinstance(node, exp.ILike):
-        return "ILIKE"
-    if isinstance(node, exp.Mod):
-        return "the % operator"
-    if isinstance(node, exp.Exists):
-        return "EXISTS"
-    if isinstance(node, exp.DPipe):
-        return "string concatenation (||)"
-    if isinstance(node, exp.Placeholder) or isinstance(node, exp.Parameter):
-        return "query parameters"
     return f"{node.key.upper()} expression"
 
 
