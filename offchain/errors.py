@@ -9,6 +9,8 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    │   └── UnsupportedQuery                a SQL construct outside the supported set (named,
+    │                                       with its line and column)
     ├── MpcError                            the MPC engine (offchain/mpc)
     │   ├── ShareMismatch                   replicated components disagree (verified mode)
     │   └── FixedPointOverflow (OverflowError)
@@ -17,6 +19,8 @@ The tree::
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
+    ├── PsiError                            private set intersection (offchain/psi)
+    │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -53,6 +57,21 @@ class ConfigError(UnseenError, ValueError):
 
 class InputError(UnseenError, ValueError):
     """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+class UnsupportedQuery(InputError):
+    """A SQL query uses a construct the secure query engine does not support.
+
+    ``construct`` names it ("window function", "LIKE", "RIGHT JOIN"…);
+    ``line`` and ``column`` (1-based) locate it in the query text.
+    """
+
+    def __init__(self, construct: str, line: int, column: int, detail: str = "") -> None:
+        message = f"{construct} is not supported (line {line}, column {column})"
+        super().__init__(message + (f": {detail}" if detail else ""))
+        self.construct = construct
+        self.line = line
+        self.column = column
 
 
 class MpcError(UnseenError):
@@ -97,6 +116,14 @@ class SessionMismatch(TransportError):
 
 class TranscriptMismatch(TransportError):
     """The two ends of a link computed different transcript hashes."""
+
+
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
 
 
 class ChainError(UnseenError):
@@ -212,4 +239,4 @@ class TooFewRows(ResultWithheld):
 
 
 class ValueOutOfRange(ResultWithheld, ValueError):
-    """A value lies outside the bound the job declared, so sums and moments are withheld."""
+    """A value lies outside the bound the job declared, so the job's statistics are withheld."""

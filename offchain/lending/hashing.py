@@ -172,12 +172,13 @@ def max_load(items: int, bins: int, failure_bits: int = LOAD_FAILURE_BITS) -> in
 
 
 def simple_hash_table(
-    keys: np.ndarray, seed: str, bins: int, load: int, filler: np.uint64
+    keys: np.ndarray, seed: str, bins: int, load: int, filler: np.ndarray
 ) -> np.ndarray:
     """Return the ``(bins, load)`` table holding every key in each of its distinct candidate bins.
 
-    Unused places hold ``filler``. Raises ``InputError`` if a bin would
-    exceed ``load`` (probability below ``2**-40`` for the planned load).
+    Unused places keep the corresponding entries of ``filler`` (``bins *
+    load`` values). Raises ``InputError`` if a bin would exceed ``load``
+    (probability below ``2**-40`` for the planned load).
     """
     keys = np.asarray(keys, dtype=np.uint64)
     candidates = candidate_bins(keys, seed, bins)
@@ -199,7 +200,7 @@ def simple_hash_table(
             f"a hash bin received {fullest} keys but the plan allows {load}; this happens less than "
             "once in 2**40 jobs — resubmit the job with a new seed"
         )
-    table = np.full((bins, load), filler, dtype=np.uint64)
+    table = np.array(filler, dtype=np.uint64).reshape(bins, load)
     table[bin_of, position] = key_of
     return table
 

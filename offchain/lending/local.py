@@ -24,12 +24,13 @@ import numpy as np
 from offchain.data.store import LocalStore
 from offchain.errors import InputError
 from offchain.lending.encoding import (
-    LENDER_DUMMY,
     REQUESTER_DUMMY,
     applicant_key,
     key_sql,
     keys_from_hex,
+    lender_dummies,
     text_prefix,
+    valid_id_sql,
 )
 from offchain.lending.hashing import cuckoo_place, simple_hash_table
 from offchain.lending.spec import LendingSpec
@@ -53,7 +54,7 @@ def window_keys(spec: LendingSpec, input_index: int, store: LocalStore) -> np.nd
     day = f'CAST("{spec.date_column}" AS DATE)'
     sql = (
         f'SELECT DISTINCT {key_sql(spec.id_column, spec.id_type)} AS k FROM "{dataset.name}" '
-        f'WHERE "{spec.id_column}" IS NOT NULL AND {day} BETWEEN ? AND ?'
+        f"WHERE {valid_id_sql(spec.id_column, spec.id_type)} AND {day} BETWEEN ? AND ?"
     )
     found = store.query(sql, [text_prefix(spec.id_key, spec.id_type), spec.first_day, spec.as_of])
     return keys_from_hex(found["k"].tolist())
@@ -64,10 +65,11 @@ def lender_array(spec: LendingSpec, input_index: int, store: LocalStore) -> np.n
     keys = window_keys(spec, input_index, store)
     load = spec.loads[input_index]
     if spec.mode == "direct":
-        padded = np.full(load, LENDER_DUMMY, dtype=np.uint64)
+        padded = lender_dummies(load)
         padded[: keys.size] = keys  # keys.size <= distinct ids <= registered rows = load
         return padded
-    return simple_hash_table(keys, spec.seed, spec.slots, load, LENDER_DUMMY).reshape(-1)
+    filler = lender_dummies(spec.slots * load)
+    return simple_hash_table(keys, spec.seed, spec.slots, load, filler).reshape(-1)
 
 
 def requester_keys(spec: LendingSpec, applicants: Sequence[object]) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from offchain.errors import InputError
 from offchain.mpc import compare
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic
 from offchain.mpc.division import linear_terms
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare
@@ -79,11 +79,11 @@ def _exp2_fraction(fraction: FixedPointShare) -> FixedPointShare:
     runtime, f = fraction.runtime, fraction.fractional_bits
     D = POLYNOMIAL_BITS
     z = FixedPointShare(runtime, np.left_shift(fraction.components, np.uint64(D - f)), D)
-    (z2,) = truncate_many(runtime, [(product_terms(z, z), D)])
+    (z2,) = truncate_many(runtime, [(raw_product_terms(z, z), D)])
     z2 = FixedPointShare(runtime, z2, D)
-    z3, z4 = truncate_many(runtime, [(product_terms(z2, z), D), (product_terms(z2, z2), D)])
+    z3, z4 = truncate_many(runtime, [(raw_product_terms(z2, z), D), (raw_product_terms(z2, z2), D)])
     z3, z4 = FixedPointShare(runtime, z3, D), FixedPointShare(runtime, z4, D)
-    (z5,) = truncate_many(runtime, [(product_terms(z4, z), D)])
+    (z5,) = truncate_many(runtime, [(raw_product_terms(z4, z), D)])
     z5 = FixedPointShare(runtime, z5, D)
     c = EXP2_COEFFICIENTS
     terms = linear_terms(runtime, c[0], list(zip(c[1:], (z, z2, z3, z4, z5), strict=True)), D)
@@ -125,7 +125,7 @@ def exp(x: FixedPointShare) -> FixedPointShare:
         runtime, [(additive_terms(power), WINDOW - f)]
     )  # 2**n at f bits
     scaled_power = FixedPointShare(runtime, scaled_power, f)
-    (value,) = truncate_many(runtime, [(product_terms(scaled_power, fraction_power), f)])
+    (value,) = truncate_many(runtime, [(raw_product_terms(scaled_power, fraction_power), f)])
     value = FixedPointShare(runtime, value, f)
     result = value + mul(saturated, float(2**top_exponent) - value)
     return FixedPointShare(runtime, result.components.reshape((2, *shape)), f)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from offchain.errors import InputError
-from offchain.mpc.arithmetic import product_terms
+from offchain.mpc.arithmetic import raw_product_terms
 from offchain.mpc.division import linear_terms
 from offchain.mpc.normalize import reversed_power, to_arithmetic, top_bit
 from offchain.mpc.shares import FixedPointShare
@@ -74,15 +74,17 @@ def log(x: FixedPointShare) -> FixedPointShare:
     magnitude = top_bit(flat)
     index_word = np.left_shift(index_of_one_hot(magnitude.one_hot), np.uint64(D))
     power, index = to_arithmetic(runtime, [reversed_power(magnitude.one_hot, 60), index_word])
-    (a,) = truncate_many(runtime, [(product_terms(flat, power), 61 - D)])
+    (a,) = truncate_many(runtime, [(raw_product_terms(flat, power), 61 - D)])
     a = FixedPointShare(runtime, a, D)
-    (a2,) = truncate_many(runtime, [(product_terms(a, a), D)])
+    (a2,) = truncate_many(runtime, [(raw_product_terms(a, a), D)])
     a2 = FixedPointShare(runtime, a2, D)
     a3, a4 = (
         FixedPointShare(runtime, c, D)
-        for c in truncate_many(runtime, [(product_terms(a2, a), D), (product_terms(a2, a2), D)])
+        for c in truncate_many(
+            runtime, [(raw_product_terms(a2, a), D), (raw_product_terms(a2, a2), D)]
+        )
     )
-    higher = truncate_many(runtime, [(product_terms(a4, p), D) for p in (a, a2, a3, a4)])
+    higher = truncate_many(runtime, [(raw_product_terms(a4, p), D) for p in (a, a2, a3, a4)])
     powers = [a, a2, a3, a4, *(FixedPointShare(runtime, c, D) for c in higher)]
     ln2 = math.log(2)
     pairs = [(ln2 * c, p) for c, p in zip(LOG2_COEFFICIENTS[1:], powers, strict=True)]

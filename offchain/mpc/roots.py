@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from offchain.errors import InputError
-from offchain.mpc.arithmetic import product_terms
+from offchain.mpc.arithmetic import raw_product_terms
 from offchain.mpc.division import encode_constant, linear_terms
 from offchain.mpc.normalize import reversed_power, to_arithmetic, top_bit
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
@@ -84,27 +84,29 @@ def sqrt(x: FixedPointShare) -> FixedPointShare:
     flat = x.reshape(-1)
     magnitude = top_bit(flat)
     normaliser, power = to_arithmetic(runtime, list(_powers(magnitude.one_hot, f)))
-    (a,) = truncate_many(runtime, [(product_terms(flat, normaliser), 62 - D)])
+    (a,) = truncate_many(runtime, [(raw_product_terms(flat, normaliser), 62 - D)])
     a = FixedPointShare(runtime, a, D)
     c0, c1, c2 = RSQRT_INITIAL
-    (a2,) = truncate_many(runtime, [(product_terms(a, a), D)])
+    (a2,) = truncate_many(runtime, [(raw_product_terms(a, a), D)])
     (y,) = truncate_many(
         runtime,
         [(linear_terms(runtime, c0, [(c1, a), (c2, FixedPointShare(runtime, a2, D))], D), D)],
     )
     y = FixedPointShare(runtime, y, D)
     for _ in range(2):
-        (y2,) = truncate_many(runtime, [(product_terms(y, y), D)])
-        (ay2,) = truncate_many(runtime, [(product_terms(a, FixedPointShare(runtime, y2, D)), D)])
+        (y2,) = truncate_many(runtime, [(raw_product_terms(y, y), D)])
+        (ay2,) = truncate_many(
+            runtime, [(raw_product_terms(a, FixedPointShare(runtime, y2, D)), D)]
+        )
         # y (3 - a y^2) / 2 = y * (1.5 - a y^2 / 2): read -a y^2 at D + 1 bits as -a y^2 / 2
         factor = _plus_constant(runtime, np.negative(ay2), 1.5, D + 1)
-        (y,) = truncate_many(runtime, [(product_terms(y, factor), D + 1)])
+        (y,) = truncate_many(runtime, [(raw_product_terms(y, factor), D + 1)])
         y = FixedPointShare(runtime, y, D)
     # sqrt(a) at f + 2 bits keeps sqrt(a) * 2**E below 2**62
-    (root_a,) = truncate_many(runtime, [(product_terms(a, y), 2 * D - (f + 2))])
+    (root_a,) = truncate_many(runtime, [(raw_product_terms(a, y), 2 * D - (f + 2))])
     root_a = FixedPointShare(runtime, root_a, f + 2)
     (result,) = truncate_many(
-        runtime, [(product_terms(root_a, ArithmeticShare(runtime, power.components)), f + 2)]
+        runtime, [(raw_product_terms(root_a, ArithmeticShare(runtime, power.components)), f + 2)]
     )
     return FixedPointShare(runtime, result.reshape((2, *shape)), f)
 

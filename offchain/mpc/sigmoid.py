@@ -30,9 +30,8 @@ import numpy as np
 
 from offchain.errors import InputError
 from offchain.mpc import binary
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.converters import arithmetic_to_boolean
-from offchain.mpc.division import encode_constant
 from offchain.mpc.normalize import bits_to_integers
 from offchain.mpc.ring import fill_with_bit
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
@@ -85,24 +84,25 @@ def _or_bits(runtime, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return left ^ right ^ both
 
 
+def _bit(words: np.ndarray, position: int) -> np.ndarray:
+    """Return bit ``position`` of uint64 words as uint8 0/1 (reads one byte per word)."""
+    byte = words.view(np.uint8)[..., position // 8 :: 8]
+    return np.bitwise_and(np.right_shift(byte, np.uint8(position % 8)), np.uint8(1))
+
+
 def segment_flags(x: FixedPointShare) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Return boolean components of the sign of ``x`` and of ``|x| >= 2, 4, 8, 16`` (flattened, 0/1 words)."""
+    """Return boolean components (uint8 0/1) of the sign of ``x`` and of ``|x| >= 2, 4, 8, 16`` (flattened)."""
     runtime = x.runtime
     f = x.fractional_bits
     bits = arithmetic_to_boolean(x.reshape(-1)).components
-    sign = np.right_shift(bits, np.uint64(63))
+    sign = _bit(bits, 63)
     magnitude = np.bitwise_xor(bits, fill_with_bit(bits, 63))
     # |x| >= 16 iff a bit >= f + 4 is set: NOT(all ones of ~(high bits)).
     high_mask = np.uint64((2**64 - 1) ^ ((1 << (f + 4)) - 1))
     no_high = binary.xor_public(runtime, np.bitwise_and(magnitude, high_mask), np.uint64(2**64 - 1))
-    at_least = [
-        binary.xor_public(
-            runtime, binary.all_ones(runtime, no_high).astype(np.uint64), np.uint64(1)
-        )
-    ]
+    at_least = [binary.xor_public(runtime, binary.all_ones(runtime, no_high), np.uint8(1))]
     for bit in (f + 3, f + 2, f + 1):
-        single = np.bitwise_and(np.right_shift(magnitude, np.uint64(bit)), np.uint64(1))
-        at_least.insert(0, _or_bits(runtime, at_least[0], single))
+        at_least.insert(0, _or_bits(runtime, at_least[0], _bit(magnitude, bit)))
     return sign, at_least  # at_least[j] = [|x| >= 2**(j+1)]
 
 
@@ -121,37 +121,46 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
     z = FixedPointShare(
         runtime, np.left_shift(magnitude.components, np.uint64(POWERS_BITS - f - 4)), POWERS_BITS
     )
-    (z2,) = truncate_many(runtime, [(product_terms(z, z), POWERS_BITS)])
+    (z2,) = truncate_many(runtime, [(raw_product_terms(z, z), POWERS_BITS)])
     z2 = FixedPointShare(runtime, z2, POWERS_BITS)
-    z3, z4 = truncate_many(
-        runtime, [(product_terms(z2, z), POWERS_BITS), (product_terms(z2, z2), POWERS_BITS)]
+    z3, z4 = (
+        FixedPointShare(runtime, c, POWERS_BITS)
+        for c in truncate_many(
+            runtime,
+            [(raw_product_terms(z2, z), POWERS_BITS), (raw_product_terms(z2, z2), POWERS_BITS)],
+        )
     )
-    z3, z4 = FixedPointShare(runtime, z3, POWERS_BITS), FixedPointShare(runtime, z4, POWERS_BITS)
-    (z5,) = truncate_many(runtime, [(product_terms(z4, z), POWERS_BITS)])
-    powers = [
-        z,
-        z2,
-        z3,
-        FixedPointShare(runtime, z4.components, POWERS_BITS),
-        FixedPointShare(runtime, z5, POWERS_BITS),
-    ]
-    # C_i = c0_i + (c1_i - c0_i) g1 + (c2_i - c1_i) g2 + (c3_i - c2_i) g3 - c3_i g4, at COEFFICIENT_BITS.
-    table = SEGMENT_COEFFICIENTS
-    steps = [table[0], table[1] - table[0], table[2] - table[1], table[3] - table[2], -table[3]]
+    (z5,) = truncate_many(runtime, [(raw_product_terms(z4, z), POWERS_BITS)])
+    powers = [z.components, z2.components, z3.components, z4.components, z5]
+    # s(|x|) = sum_i C_i z**i with C_i = c0_i + sum_s g_s (c_s,i - c_s-1,i) (c_4 = 0: saturation)
+    #        = P_0(z) + sum_s g_s Q_s(z): P_0, Q_s are public combinations of the powers (local),
+    #          then one sum of products and one truncation.
     product_scale = POWERS_BITS + COEFFICIENT_BITS
-    total = runtime.zero_sharing(flat.shape)
-    for degree in range(6):
-        coefficient = ArithmeticShare(runtime, np.zeros_like(flat.components))
-        coefficient = coefficient + int(encode_constant(steps[0][degree], COEFFICIENT_BITS))
-        for flag, step in zip(flags, steps[1:], strict=True):
-            coefficient = coefficient + flag.mul_public(
-                encode_constant(step[degree], COEFFICIENT_BITS)
-            )
-        if degree == 0:
-            total += coefficient.components[0] << np.uint64(POWERS_BITS)
-        else:
-            total += product_terms(powers[degree - 1], coefficient)
-    # saturation: + 1 where |x| >= 16 (all segment coefficients vanish there)
+    # Integer encodings, differenced exactly: where |x| >= 16 all flags are 1 and the steps
+    # telescope to exactly 0, whatever the (then meaningless) powers of z hold.
+    encoded = [
+        [round(row[0] * 2**product_scale)] + [round(c * 2**COEFFICIENT_BITS) for c in row[1:]]
+        for row in SEGMENT_COEFFICIENTS
+    ]
+    zero = [0] * len(encoded[0])
+    rows = [*encoded, zero]
+    steps = [encoded[0]] + [
+        [b - a for a, b in zip(rows[i], rows[i + 1], strict=True)] for i in range(len(encoded))
+    ]
+
+    def combination(coefficients: list[int]) -> np.ndarray:
+        combined = np.zeros_like(z.components)
+        for coefficient, power in zip(coefficients[1:], powers, strict=True):
+            combined += power * np.uint64(coefficient % 2**64)
+        slot = runtime.public_slot
+        if slot is not None:
+            combined[slot] += np.uint64(coefficients[0] % 2**64)
+        return combined
+
+    total = combination(steps[0])[0].copy()
+    for flag, step in zip(flags, steps[1:], strict=True):
+        total += raw_product_terms(flag, ArithmeticShare(runtime, combination(step)))
+    # saturation: + 1 where |x| >= 16 (the segment terms cancel there)
     total += flags[3].components[0] << np.uint64(product_scale)
     value = FixedPointShare(runtime, truncate_terms(runtime, total, product_scale - f, True), f)
     result = value + mul(negative, _one_minus_twice(value))

@@ -58,6 +58,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
@@ -191,19 +192,24 @@ def _presented_fingerprint(tls: ssl.SSLSocket) -> bytes:
     return certificate_fingerprint(certificate)
 
 
-def dial(
-    identity: NodeIdentity,
-    context: ssl.SSLContext,
-    *,
-    party: int,
-    peer: int,
-    peer_fingerprint: bytes,
-    address: tuple[str, int],
-    session_id: bytes,
-    direction: Direction,
-    deadline: float,
-) -> ssl.SSLSocket:
-    """Open one authenticated connection to ``peer`` at ``address``; retry until ``deadline``.
+@dataclass(frozen=True)
+class DialTarget:
+    """One connection to open: from ``party`` to ``peer`` at ``address``, pinned to ``peer_fingerprint``."""
+
+    party: int
+    peer: int
+    peer_fingerprint: bytes
+    address: tuple[str, int]
+    session_id: bytes
+    direction: Direction
+
+    @property
+    def where(self) -> str:
+        return f"party {self.peer} at {self.address[0]}:{self.address[1]}"
+
+
+def dial(identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, deadline: float) -> ssl.SSLSocket:
+    """Open one authenticated connection to ``target``; retry until ``deadline``.
 
     Raises ``PeerAuthenticationFailed`` for a wrong key at either end,
     ``SessionMismatch`` when the peer serves another session, ``PeerTimeout``
@@ -217,16 +223,12 @@ def dial(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise PeerTimeout(
-                f"party {party} could not connect to party {peer} at {address[0]}:{address[1]} "
-                f"in {attempts - 1} attempts before its deadline (last error: {last_error}); "
-                "check that the peer is running and that its registered endpoint is right"
+                f"party {target.party} could not connect to {target.where} in {attempts - 1} "
+                f"attempts before its deadline (last error: {last_error}); check that the peer "
+                "is running and that its registered endpoint is right"
             )
         try:
-            return _dial_once(
-                identity, context, party=party, peer=peer, peer_fingerprint=peer_fingerprint,
-                address=address, session_id=session_id, direction=direction,
-                step_timeout=min(HANDSHAKE_STEP_SECONDS, remaining),
-            )
+            return _dial_once(identity, context, target, min(HANDSHAKE_STEP_SECONDS, remaining))
         except (OSError, ssl.SSLError) as error:
             if isinstance(error, TransportError):
                 raise
@@ -238,18 +240,12 @@ def dial(
 
 
 def _dial_once(
-    identity: NodeIdentity,
-    context: ssl.SSLContext,
-    *,
-    party: int,
-    peer: int,
-    peer_fingerprint: bytes,
-    address: tuple[str, int],
-    session_id: bytes,
-    direction: Direction,
-    step_timeout: float,
+    identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, step_timeout: float
 ) -> ssl.SSLSocket:
-    where = f"party {peer} at {address[0]}:{address[1]}"
+    party, peer, address, session_id, direction = (
+        target.party, target.peer, target.address, target.session_id, target.direction
+    )
+    where = target.where
     sock = socket.create_connection(address, timeout=step_timeout)
     try:
         tune_socket(sock)
@@ -270,10 +266,10 @@ def _dial_once(
         raise
     try:
         presented = _presented_fingerprint(tls)
-        if presented != peer_fingerprint:
+        if presented != target.peer_fingerprint:
             raise PeerAuthenticationFailed(
                 f"{where} presented key fingerprint {format_fingerprint(presented)}, but party "
-                f"{peer} is pinned to {format_fingerprint(peer_fingerprint)}; the endpoint runs "
+                f"{peer} is pinned to {format_fingerprint(target.peer_fingerprint)}; the endpoint runs "
                 "another node, or the fingerprint registered for it is out of date"
             )
         tls.sendall(_HELLO.pack(_HELLO_MAGIC, direction, party, peer, len(session_id)) + session_id)

@@ -158,8 +158,8 @@ class StatisticsResult:
             )
         if self.status == "out_of_range":
             raise ValueOutOfRange(
-                "at least one value lies outside the declared bound (or is NaN/infinite); sums "
-                "and moments are withheld — resubmit with a larger 'bound'"
+                "at least one value lies outside the declared bound (or is NaN/infinite), so the "
+                "statistics are withheld — resubmit with a larger 'bound'"
             )
         return self
 
