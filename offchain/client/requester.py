@@ -47,6 +47,7 @@ from offchain.chain.client import ChainClient, JobRequest
 from offchain.chain.models import JobStatus, MemberStatus
 from offchain.chain.rpc import Rpc, to_int
 from offchain.chain.signer import Signer
+from offchain.client.trail import job_commitments
 from offchain.errors import (
     CommitmentMismatch,
     ConfigError,
@@ -68,6 +69,7 @@ from offchain.node.payloads import (
     result_commitment,
     unflatten_payloads,
 )
+from offchain.node.watcher import read_job_description
 from offchain.programs import registry
 from offchain.programs.base import JobProgram, Plan
 
@@ -291,7 +293,7 @@ class Requester:
 
     def fetch(self, job_id: int, request: JobRequest, plan: Plan) -> dict[str, np.ndarray]:
         """Fetch, check against the commitments, and reconstruct the outputs; dispute on mismatch."""
-        nodes = self.client.jobs.nodes(job_id)
+        committed = job_commitments(self.client, job_id).results
         expected = [output.name for output in plan.outputs]
         per_party: list[dict[str, SharePayload]] = []
         digests = {}
@@ -301,11 +303,15 @@ class Requester:
             nonce = bytes.fromhex(metadata.get("nonce", ""))
             payload = result_bytes(names, arrays)
             digests[node] = keccak(payload).hex()
-            if names != expected or result_commitment(payload, nonce) != nodes[party].result_commitment:
+            if party not in committed:
+                raise CommitmentMismatch(f"job {job_id}: compute node {self._name(node)} committed no result",
+                                         job_id, node)
+            commitment = committed[party][0]
+            if names != expected or len(nonce) != 32 or result_commitment(payload, nonce) != commitment:
                 self._dispute(job_id, node, {
                     "reason": "result payload does not match the node's commitment",
                     "party": party, "names": names, "expected_names": expected,
-                    "commitment": "0x" + nodes[party].result_commitment.hex(),
+                    "commitment": "0x" + commitment.hex(),
                     "recomputed": "0x" + result_commitment(payload, nonce).hex() if len(nonce) == 32 else None,
                     "payload_keccak": digests[node],
                 })
@@ -344,19 +350,10 @@ class Requester:
             refund = int(metered.args["refund"])
         return sum(payouts.values()), refund, payouts, receipt.transaction_hash
 
-    def transcripts(self, job_id: int) -> dict[str, bytes]:
-        """The transcript hash each compute node committed (from ``ResultCommitted`` events)."""
-        event = next(e for e in self.client.artifacts["Jobs"].elements("event") if e["name"] == "ResultCommitted")
-        logs = self.client.rpc.request("eth_getLogs", {
-            "address": self.client.jobs.address, "fromBlock": hex(self.client.deployment.deploy_block),
-            "toBlock": "latest",
-            "topics": ["0x" + abi_codec.event_topic(event).hex(), "0x" + job_id.to_bytes(32, "big").hex()],
-        })
-        found = {}
-        for log_entry in logs:
-            record = self.client.event_decoder.decode(log_entry)
-            found[self._name(record.args["node"])] = bytes(record.args["transcriptHash"])
-        return found
+    def transcripts(self, job_id: int, nodes: Sequence[str]) -> dict[str, bytes]:
+        """The transcript hash each compute node committed, by node name."""
+        results = job_commitments(self.client, job_id).results
+        return {self._name(nodes[index]): transcript for index, (_, transcript) in results.items()}
 
     def run(self, text: str, private: Mapping[str, Any] | None = None, *,
             compute_nodes: Sequence[str] | None = None, deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
@@ -379,7 +376,7 @@ class Requester:
         job_id, block = self.submit(request)
         lap("request")
         _, pinned = self.plan(text, block=block)
-        check_plan_matches(pinned, _description(job_id, block, request, self.address))
+        check_plan_matches(pinned, read_job_description(self.client, job_id))
         self.deal_private(job_id, request, program, pinned, private or {})
         lap("deal")
         self.wait(job_id, timeout=timeout, progress=progress)
@@ -394,7 +391,7 @@ class Requester:
             charged, refund, payouts, transactions["finalize"] = self.finalize(job_id)
             lap("finalize")
         return JobOutcome(job_id, pinned, result, outputs, request.fee_cap, charged, refund, payouts,
-                          self.transcripts(job_id), timings, transactions)
+                          self.transcripts(job_id, request.compute_nodes), timings, transactions)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -442,15 +439,3 @@ def _chain_now(client: ChainClient) -> int:
     block = client.rpc.request("eth_getBlockByNumber", "latest", False)
     return max(to_int(block["timestamp"]), int(time.time()))
 
-
-def _description(job_id: int, block: int, request: JobRequest, requester: str):
-    """The job as the nodes will read it, for comparing the requester's pinned plan."""
-    from offchain.node.jobspec import JobDescription
-
-    return JobDescription(
-        job_id=job_id, block_number=block, transaction_hash="", requester=requester, kind=request.kind,
-        program_hash=request.program_hash, program=request.program, inputs=request.inputs,
-        compute_nodes=request.compute_nodes, recipient=request.result_recipient, deadline=request.deadline,
-        fee_cap=request.fee_cap, subject=request.subject, purpose=request.purpose,
-        params_hash=request.params_hash, input_terms=(), node_prices=(), max_fee=request.fee_cap,
-    )

@@ -260,7 +260,7 @@ def _jobs_list(args: argparse.Namespace, console: Console) -> int:
         summary = job_summary(client, job_id)
         job = summary.job
         program = summary.program.split('"program":"', 1)[-1].split('"', 1)[0] if summary.program else ""
-        fee = f"{summary.charged:,}/{summary.max_fee:,}" if summary.charged else f"-/{summary.max_fee:,}"
+        fee = f"{summary.charged:,}/{summary.escrowed:,}" if summary.charged else f"-/{summary.escrowed:,}"
         listing.add_row(str(job_id), job.kind.name.lower(), job.status.name.lower(),
                         escape(client.label_address(job.requester) or job.requester), program, fee,
                         render_time(job.created_at))
@@ -284,20 +284,22 @@ def _jobs_show(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]job {job.job_id}[/] {job.kind.name.lower()} — {job.status.name.lower()}; requested by "
                   f"{escape(name(job.requester))} at {render_time(job.created_at)}, deadline {render_time(job.deadline)}")
     console.print(f"program hash {short(job.program_hash)}: {escape(summary.program[:200])}")
-    console.print(f"fees: {summary.charged:,} paid of {summary.max_fee:,} escrowed, {summary.refund:,} refunded"
+    console.print(f"fees: {summary.charged:,} paid of {summary.escrowed:,} escrowed, {summary.refund:,} refunded"
                   + (" — " + ", ".join(f"{escape(k)} {v:,}" for k, v in summary.payouts.items()) if summary.payouts else ""))
     inputs = table("inputs", ["#", "dataset", "owner", "rows used", "input commitment"])
+    committed = summary.commitments
     for index, item in enumerate(summary.inputs):
         inputs.add_row(str(index), str(item.dataset_id), escape(name(item.owner)), f"{item.rows_used:,}",
-                       short(item.fingerprint) if item.committed else "-")
+                       short(committed.inputs[index][0]) if index in committed.inputs else "-")
     console.print(inputs)
     nodes = table("compute nodes", ["party", "node", "accepted", "result commitment", "transcript"])
     for party, node in enumerate(summary.nodes):
         transcript = summary.transcripts.get(name(node.account))
         nodes.add_row(str(party), escape(name(node.account)), "yes" if node.accepted else "no",
-                      short(node.result_commitment) if node.result_committed else "-",
+                      short(committed.results[party][0]) if party in committed.results else "-",
                       short(transcript) if transcript else "-")
     console.print(nodes)
+    console.print(f"commitment digest {short(committed.digest)}: the events above reproduce it")
     agree = summary.transcripts_agree
     if agree is not None:
         console.print("session transcripts: " + ("[green]identical at the 3 nodes[/]" if agree else "[red]DIFFER[/]"))

@@ -222,15 +222,17 @@ class Demo:
         summary = job_summary(client, outcome.job_id)
         names = Counter(event.name for event in summary.events)
         self.console.print(
-            f"fees: {summary.charged:,} credits paid of {summary.max_fee:,} escrowed ({summary.refund:,} refunded): "
+            f"fees: {summary.charged:,} credits paid of {summary.escrowed:,} escrowed ({summary.refund:,} refunded): "
             + ", ".join(f"{escape(k)} {v:,}" for k, v in summary.payouts.items()))
         self.console.print("audit trail: " + ", ".join(f"{name}×{count}" if count > 1 else name
                                                         for name, count in names.items()))
-        commitments = ", ".join(f"input {i} 0x{item.fingerprint.hex()[:10]}…" for i, item in enumerate(summary.inputs))
+        commitments = ", ".join(f"input {i} 0x{fingerprint.hex()[:10]}…"
+                                for i, (fingerprint, _) in sorted(summary.commitments.inputs.items()))
         self.console.print(f"input commitments: {commitments}")
-        results = ", ".join(f"{escape(client.label_address(n.account) or n.account)} 0x{n.result_commitment.hex()[:10]}…"
-                            for n in summary.nodes)
-        self.console.print(f"result commitments: {results}")
+        results = ", ".join(f"{escape(name)} 0x{commitment.hex()[:10]}…"
+                            for name, commitment in summary.result_commitments.items())
+        self.console.print(f"result commitments: {results} (events fold to the on-chain digest "
+                           f"0x{summary.commitments.digest.hex()[:10]}…)")
         transcript = next(iter(summary.transcripts.values()))
         verdict = "[green]identical at the 3 compute nodes[/]" if summary.transcripts_agree else "[red]DIFFER[/]"
         self.console.print(f"session transcript 0x{transcript.hex()[:16]}…: {verdict}")

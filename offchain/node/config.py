@@ -16,7 +16,7 @@
     deployment = "../.unseen/deployment.json"
     rpc_url = ""                          # empty: the deployment's URL
     confirmations = 0
-    poll_interval = 0.5                   # seconds between chain polls
+    poll_interval = 0.25                  # seconds between chain polls
 
     [node]
     listen = "127.0.0.1:7101"             # where the node accepts connections
@@ -105,7 +105,7 @@ class NodeConfig:
     deployment: Path | None = None
     rpc_url: str | None = None
     confirmations: int = 0
-    poll_interval: float = 0.5
+    poll_interval: float = 0.25
     endpoint: str | None = None
     database: Path | None = None
     state_dir: Path | None = None

@@ -173,19 +173,17 @@ class Node:
         self._peers.clear()
         self._fingerprints.clear()
 
-    def deliver(self, address: str, service: str, job_id: int, metadata: dict[str, Any],
-                arrays: list[np.ndarray]) -> dict[str, Any]:
+    def call(self, address: str, service: str, job_id: int, metadata: dict[str, Any],
+             arrays: list[np.ndarray]) -> tuple[dict[str, Any], list[np.ndarray]]:
         """Call ``service`` of member ``address``'s node for ``job_id`` (locally if it is this node)."""
         metadata = {**metadata, "job_id": job_id}
         if to_checksum_address(address) == self.address:
-            reply, _ = self.services.handlers()[service](self.address, metadata, arrays)
-            return reply
+            return self.services.handlers()[service](self.address, metadata, arrays)
         endpoint, fingerprint = self.peer(address)
         if self.network is None:
             raise ConfigError("the node's network is not started")
-        reply, _ = self.network.call(endpoint, fingerprint, service, job_id, metadata, arrays,
-                                     self.config.service_timeout)
-        return reply
+        return self.network.call(endpoint, fingerprint, service, job_id, metadata, arrays,
+                                 self.config.service_timeout)
 
     # -- plans ----------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ from offchain.node.payloads import (
     unflatten_payloads,
 )
 from offchain.node.state import JobRow, StoredResult
-from offchain.programs.base import JobProgram, Plan
+from offchain.programs.base import JobProgram, OwnerSecret, Plan
 
 if TYPE_CHECKING:
     from offchain.node.daemon import Node
@@ -143,12 +143,6 @@ class JobDriver:
         job = row.description
         try:
             authorized = authorize(self.node.reader(), job)
-            owner_secrets = getattr(authorized.plan, "owner_secrets", ())
-            if owner_secrets and row.owned_inputs:
-                raise PolicyViolation(
-                    f"program {authorized.plan.program} needs owner secrets, which this node version "
-                    "does not agree yet"
-                )
             for input_index in row.owned_inputs:
                 if self.state.commitment(job.job_id, input_index) is None:
                     self._prepare_input(authorized, input_index)
@@ -184,10 +178,15 @@ class JobDriver:
                 f"dataset {dataset.reference} is at version {registered.version}, the job was "
                 f"requested against version {job.input_terms[input_index].version}"
             )
+        secrets = {secret.name: self._owner_secret(job, secret)
+                   for secret in plan.owner_secrets if input_index in secret.inputs}
         store = self.node.open_store()
         try:
             record = check_unchanged(store, self.state, dataset, registered.fingerprint)
-            arrays = program.owner_inputs(plan, input_index, store)
+            if plan.owner_secrets:
+                arrays = program.owner_inputs(plan, input_index, store, secrets=secrets)
+            else:
+                arrays = program.owner_inputs(plan, input_index, store)
         finally:
             store.close()
         shared = plan.inputs[input_index].shared
@@ -209,6 +208,26 @@ class JobDriver:
         self.state.save_dealt(job.job_id, input_index, names, blobs, fingerprint, rows_used)
         log.info("job %d: input %d prepared from %s (%d rows read, %d bytes per party)", job.job_id,
                  input_index, dataset.reference, rows_used, max(len(b) for b in blobs))
+
+    def _owner_secret(self, job: JobDescription, secret: OwnerSecret) -> bytes:
+        """The 32-byte key the owners of ``secret.inputs`` share, agreed through its leader.
+
+        The leader is the owner of the secret's first input: it draws the key
+        and keeps it; every other owner fetches it from the leader's
+        ``owner-secret`` service over pinned mutual TLS (TLS 1.3's ephemeral
+        key exchange makes that transport forward secret). No compute node
+        ever sees it.
+        """
+        stored = self.state.owner_secret(job.job_id, secret.name)
+        if stored is not None:
+            return stored
+        leader = job.input_terms[min(secret.inputs)].owner
+        if leader == self.node.address:
+            return self.state.keep_owner_secret(job.job_id, secret.name, os.urandom(32))
+        _, arrays = self.node.call(leader, "owner-secret", job.job_id, {"name": secret.name}, [])
+        if len(arrays) != 1 or arrays[0].dtype != np.uint8 or arrays[0].shape != (32,):
+            raise InputError(f"job {job.job_id}: {self.node.name_of(leader)} sent no 32-byte owner secret")
+        return self.state.keep_owner_secret(job.job_id, secret.name, arrays[0].tobytes())
 
     # -- work ------------------------------------------------------------------------
 
@@ -256,8 +275,8 @@ class JobDriver:
                     continue
                 names, blob = self.state.dealt(job.job_id, input_index, party)
                 try:
-                    self.node.deliver(node_address, "deliver-input", job.job_id,
-                                      {"input_index": input_index, "names": names}, decode_arrays(blob))
+                    self.node.call(node_address, "deliver-input", job.job_id,
+                                   {"input_index": input_index, "names": names}, decode_arrays(blob))
                 except (TransportError, OSError) as error:
                     failures += 1
                     log.warning("job %d: delivering input %d to party %d (%s) failed, will retry: %s",

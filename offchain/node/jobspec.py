@@ -20,7 +20,7 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from offchain.chain.client import JobInput
+from offchain.chain.client import ChainClient, JobInput
 from offchain.chain.events import EventRecord
 from offchain.errors import InputError, PolicyViolation
 from offchain.mpc.runtime import EngineConfig
@@ -95,28 +95,40 @@ class JobDescription:
     params_hash: bytes
     input_terms: tuple[InputTerms, ...]
     node_prices: tuple[int, ...]
-    max_fee: int
 
     @classmethod
-    def from_event(cls, event: EventRecord) -> JobDescription:
-        """Read a decoded ``JobRequested`` event."""
+    def from_event(cls, event: EventRecord, client: ChainClient) -> JobDescription:
+        """Read a decoded ``JobRequested`` event with the terms it was priced at.
+
+        The event carries the request only; the terms of each input (owner,
+        version, row count, prices) are the chain's state at the event's
+        block, read here in one round trip.
+        """
         if event.name != "JobRequested":
             raise InputError(f"expected a JobRequested event, got {event.name}")
         args = event.args
         request = args["request"]
+        job_id = int(args["jobId"])
+        inputs = tuple(
+            JobInput(int(item["datasetId"]), tuple(int(c) for c in item["columns"]),
+                     tuple(ConstraintLevel(int(level)) for level in item["levels"]))
+            for item in request["inputs"]
+        )
+        answers = client.call_many(
+            [(client.jobs.handle, "inputs", (job_id,)), (client.jobs.handle, "nodes", (job_id,))]
+            + [(client.catalog.handle, "dataset", (item.dataset_id,)) for item in inputs],
+            block=hex(event.block_number),
+        )
+        records, nodes, datasets = answers[0], answers[1], answers[2:]
         return cls(
-            job_id=int(args["jobId"]),
+            job_id=job_id,
             block_number=event.block_number,
             transaction_hash=event.transaction_hash,
             requester=to_checksum_address(args["requester"]),
             kind=JobKind(int(request["kind"])),
             program_hash=bytes(request["programHash"]),
             program=request["program"],
-            inputs=tuple(
-                JobInput(int(item["datasetId"]), tuple(int(c) for c in item["columns"]),
-                         tuple(ConstraintLevel(int(level)) for level in item["levels"]))
-                for item in request["inputs"]
-            ),
+            inputs=inputs,
             compute_nodes=tuple(to_checksum_address(a) for a in request["computeNodes"]),
             recipient=to_checksum_address(request["resultRecipient"]),
             deadline=int(request["deadline"]),
@@ -125,12 +137,11 @@ class JobDescription:
             purpose=bytes(request["purpose"]),
             params_hash=bytes(request["paramsHash"]),
             input_terms=tuple(
-                InputTerms(to_checksum_address(t["owner"]), int(t["version"]), int(t["rowLimit"]),
-                           int(t["pricePerJob"]), int(t["pricePerRow"]))
-                for t in args["inputTerms"]
+                InputTerms(to_checksum_address(record["owner"]), int(dataset["version"]), int(dataset["rowCount"]),
+                           int(record["pricePerJob"]), int(record["pricePerRow"]))
+                for record, dataset in zip(records, datasets, strict=True)
             ),
-            node_prices=tuple(int(p) for p in args["nodePrices"]),
-            max_fee=int(args["maxFee"]),
+            node_prices=tuple(int(node["computePrice"]) for node in nodes),
         )
 
     # -- roles -------------------------------------------------------------------

@@ -13,6 +13,9 @@ service                         who may call, and what happens
 ``deliver-requester-input``     the requester of job *J*: the same for its private inputs
 ``fetch-result``                the result recipient of job *J* only: returns this node's
                                 result payload and nonce once committed on chain
+``owner-secret``                an owner of another input listed in one of the job's owner
+                                secrets, when this node owns the secret's first input: the
+                                32-byte key (drawn once, kept), after authorizing the job
 ``ping``                        any active member: the node's name and chain view, to check
                                 reachability (``unseen node check``)
 ==============================  ===============================================================
@@ -23,6 +26,7 @@ Every service refuses while this member is suspended or removed.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +34,7 @@ from eth_utils import to_checksum_address
 
 from offchain.chain.models import JobStatus
 from offchain.errors import InputError, PolicyViolation
+from offchain.node.authorization import authorize
 from offchain.node.jobspec import JobDescription
 from offchain.node.payloads import check_payloads, decode_arrays, encode_arrays, unflatten_payloads
 from offchain.node.watcher import read_job_description
@@ -53,6 +58,7 @@ class NodeServices:
             "deliver-input": self.deliver_input,
             "deliver-requester-input": self.deliver_requester_input,
             "fetch-result": self.fetch_result,
+            "owner-secret": self.owner_secret,
             "ping": self.ping,
         }
 
@@ -149,6 +155,29 @@ class NodeServices:
         log.info("job %d: result served to %s", job.job_id, self.node.name_of(peer))
         return ({"names": list(stored.names), "nonce": stored.nonce.hex(), "party": party,
                  "transcript": stored.transcript.hex()}, decode_arrays(stored.blob))
+
+    def owner_secret(self, peer: str, metadata: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
+        self._serving()
+        job = self._job(metadata)
+        plan = self.node.plan_for(job)
+        secret = next((s for s in plan.owner_secrets if s.name == metadata.get("name")), None)
+        if secret is None:
+            raise InputError(f"job {job.job_id} ({plan.program}) has no owner secret {metadata.get('name')!r}")
+        owners = {job.input_terms[index].owner for index in secret.inputs}
+        if job.input_terms[min(secret.inputs)].owner != self.node.address:
+            raise PolicyViolation(f"job {job.job_id}: {self.node.config.member_name} does not lead secret {secret.name}")
+        if to_checksum_address(peer) not in owners:
+            raise PolicyViolation(
+                f"job {job.job_id}: secret {secret.name} is shared by the owners of inputs "
+                f"{list(secret.inputs)} only, not with {self.node.name_of(peer)}"
+            )
+        status = self.node.reader().jobs.status(job.job_id)
+        if status not in (JobStatus.REQUESTED, JobStatus.RUNNING):
+            raise PolicyViolation(f"job {job.job_id} is {status.name.lower()}; its secrets are gone")
+        authorize(self.node.reader(), job)  # this owner must itself take part in the job
+        value = self.node.state.keep_owner_secret(job.job_id, secret.name, os.urandom(32))
+        log.info("job %d: owner secret %s given to %s", job.job_id, secret.name, self.node.name_of(peer))
+        return {"name": secret.name}, [np.frombuffer(value, dtype=np.uint8).copy()]
 
     def ping(self, peer: str, metadata: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
         self._serving()

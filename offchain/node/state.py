@@ -16,6 +16,7 @@ table              holds
 ``received``       share payloads delivered to this compute node, per source
 ``results``        a compute node's result payload, nonce, commitment and
                    session transcript (served to the recipient only)
+``owner_secrets``  keys the owners of a job's inputs share (never a compute node)
 ``fingerprints``   per local table: the full Merkle fingerprint, the fast
                    checksum it was computed at, and when
 ``flags``          node-wide facts, e.g. that the member is suspended
@@ -105,6 +106,12 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     fingerprint BLOB NOT NULL,
     row_count INTEGER NOT NULL,
     computed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owner_secrets (
+    job_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    PRIMARY KEY (job_id, name)
 );
 CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -346,8 +353,23 @@ class NodeState:
         with self.transaction() as connection:
             connection.execute("DELETE FROM dealt WHERE job_id = ?", (job_id,))
             connection.execute("DELETE FROM received WHERE job_id = ?", (job_id,))
+            connection.execute("DELETE FROM owner_secrets WHERE job_id = ?", (job_id,))
             if not keep_result:
                 connection.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+
+    # -- owner secrets ----------------------------------------------------------------
+
+    def owner_secret(self, job_id: int, name: str) -> bytes | None:
+        rows = self._read("SELECT secret FROM owner_secrets WHERE job_id = ? AND name = ?", (job_id, name))
+        return bytes(rows[0][0]) if rows else None
+
+    def keep_owner_secret(self, job_id: int, name: str, secret: bytes) -> bytes:
+        """Store ``secret`` unless one is already stored; return the stored one (first wins)."""
+        with self.transaction() as connection:
+            connection.execute("INSERT OR IGNORE INTO owner_secrets (job_id, name, secret) VALUES (?, ?, ?)",
+                               (job_id, name, secret))
+            return bytes(connection.execute("SELECT secret FROM owner_secrets WHERE job_id = ? AND name = ?",
+                                            (job_id, name)).fetchone()[0])
 
     # -- fingerprints -----------------------------------------------------------------
 

@@ -84,9 +84,10 @@ class ChainWatcher:
         me = self.node.address
         state = self.node.state
         if event.name == "JobRequested":
-            job = JobDescription.from_event(event)
-            if not job.involves(me):
+            request = event.args["request"]
+            if me not in request["computeNodes"] and not self._owns_any(request, event.block_number):
                 return set()
+            job = JobDescription.from_event(event, self.node.reader())
             if state.add_job(job, job.party_of(me), job.owned_inputs(me)):
                 log.info("job %d: requested by %s (%s), deadline %d", job.job_id,
                          self.node.name_of(job.requester), job.kind.name, job.deadline)
@@ -115,6 +116,13 @@ class ChainWatcher:
             return self._active_jobs()
         return set()
 
+    def _owns_any(self, request: dict, block: int) -> bool:
+        """Whether this member owns a dataset among the request's inputs (at the request's block)."""
+        client = self.node.reader()
+        owners = client.call_many([(client.catalog.handle, "ownerOf", (int(item["datasetId"]),))
+                                   for item in request["inputs"]], block=hex(block))
+        return self.node.address in {to_checksum_address(owner) for owner in owners}
+
     def _active_jobs(self) -> set[int]:
         return {row.job_id for row in self.node.state.jobs(ACTIVE_PHASES)}
 
@@ -130,4 +138,4 @@ def read_job_description(client: ChainClient, job_id: int) -> JobDescription:
     })
     if not logs:
         raise InputError(f"no job {job_id} on this chain (no JobRequested event)")
-    return JobDescription.from_event(client.event_decoder.decode(logs[0]))
+    return JobDescription.from_event(client.event_decoder.decode(logs[0]), client)

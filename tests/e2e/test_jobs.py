@@ -15,9 +15,12 @@ import pytest
 
 from offchain.chain.errors import AccessPolicyNoGrant
 from offchain.chain.models import JobStatus
+from offchain.client.grants import set_policy
 from offchain.demo.data import plaintext
 from offchain.lending.program import multi_lending_text
+from offchain.sql.program import query_program_text
 from offchain.stats.program import statistics_text
+from offchain.vocabulary import ConstraintLevel
 from tests.e2e.world import OTHERS, REQUESTER, World, build_world
 
 pytestmark = pytest.mark.slow
@@ -161,3 +164,25 @@ def test_the_nodes_logged_no_unexpected_failure(world: World) -> None:
     for name in world.consortium.members:
         log = world.consortium.node_config(name).log_file.read_text()
         assert "Traceback" not in log and "unexpected failure" not in log, log[-3000:]
+
+
+def test_a_sql_join_across_two_lenders_matches_duckdb(world: World) -> None:
+    asker = "Delta Lending"
+    for owner in ("Borealis Credit", "Cobalt Finance"):
+        set_policy(world.consortium.client(owner), f"{owner}.applications", asker,
+                   levels={"applicant_id": ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE,
+                           "amount": ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE})
+    sql = ('SELECT COUNT(*) AS pairs, SUM(b.amount) AS total FROM "Borealis Credit".applications b '
+           'JOIN "Cobalt Finance".applications c ON b.applicant_id = c.applicant_id')
+    explained = _unseen(world, "query", sql, "--explain", member=asker)
+    assert explained.returncode == 0, explained.stderr
+    assert "owner secret" in explained.stdout.lower() or "join" in explained.stdout.lower()
+
+    requester = world.consortium.requester(asker)
+    outcome = requester.run(query_program_text(sql, requester.address))
+    files = {"b": world.files["Borealis Credit"]["applications"], "c": world.files["Cobalt Finance"]["applications"]}
+    (pairs, total), = plaintext("SELECT count(*), sum(b.amount) FROM b JOIN c ON b.applicant_id = c.applicant_id",
+                                **files)
+    (row,) = outcome.result.rows
+    assert row[0] == pairs and float(row[1]) == pytest.approx(total, rel=1e-9, abs=0.01)
+    assert outcome.transcripts_agree

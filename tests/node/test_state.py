@@ -25,7 +25,7 @@ def description(job_id: int = 7) -> JobDescription:
         inputs=(JobInput(3, (0, 2), (ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE, ConstraintLevel.ENCRYPTED_ONLY)),),
         compute_nodes=(B, C, D), recipient=A, deadline=1_900_000_000, fee_cap=99, subject=bytes(32),
         purpose=bytes(32), params_hash=bytes(32), input_terms=(InputTerms(B, 2, 100, 5, 1),),
-        node_prices=(1, 2, 3), max_fee=99,
+        node_prices=(1, 2, 3),
     )
 
 
