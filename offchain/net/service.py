@@ -28,6 +28,7 @@ node logs the traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import socket
@@ -238,6 +239,23 @@ def _open_exchange(
         raise
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A served exchange as the node saw it.
+
+    ``outcome`` is ``"ok"`` or the handler's error type; ``confirmed`` says
+    whether the caller sent back the same transcript (``False`` if it sent
+    another or none).
+    """
+
+    service: str
+    job_id: int
+    member: str
+    outcome: str
+    transcript: bytes = field(repr=False)
+    confirmed: bool
+
+
 def answer_request(
     tls: ssl.SSLSocket,
     hello: ServiceHello,
@@ -246,8 +264,8 @@ def answer_request(
     *,
     max_request_bytes: int,
     io_timeout: float,
-) -> str:
-    """Serve one exchange on an accepted connection; return ``"ok"`` or the handler's error type.
+) -> Exchange:
+    """Serve one exchange on an accepted connection and describe it.
 
     Reads the request (each read bounded by ``io_timeout``), runs ``handler``
     in this thread, sends its reply and this end's transcript, and waits for
@@ -268,6 +286,7 @@ def answer_request(
     digest = link_digest(_NODE, _CALLER, sent.digest(), received.digest())
     tls.sendall(control_frame(FrameKind.TRANSCRIPT, digest))
     outcome = envelope["status"] if envelope["status"] == "ok" else envelope["type"]
+    exchange = Exchange(hello.name, hello.job_id, member, outcome, digest, confirmed=False)
     try:
         confirmation = read_frame(tls, max_message_bytes=0)
     except OSError as error:
@@ -276,18 +295,18 @@ def answer_request(
             "service %s, job %d, member %s: %s, but no transcript confirmation (%s)",
             hello.name, hello.job_id, member, outcome, error,
         )
-        return outcome
+        return exchange
     if confirmation.kind is not FrameKind.TRANSCRIPT or confirmation.body != digest:
         logger.error(
             "service %s, job %d, member %s: the caller saw a different exchange (transcript %s here, %s there)",
             hello.name, hello.job_id, member, digest.hex(), confirmation.body.hex() or confirmation.kind.name,
         )
-        return outcome
+        return exchange
     logger.info(
         "service %s, job %d, member %s: %s in %.3f s, transcript %s",
         hello.name, hello.job_id, member, outcome, time.perf_counter() - started, digest.hex(),
     )
-    return outcome
+    return dataclasses.replace(exchange, confirmed=True)
 
 
 def _run_handler(
