@@ -21,6 +21,7 @@ The tree::
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
+    ├── ServiceRefused                      a member's node refused or failed a service request
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -124,6 +125,20 @@ class PsiError(UnseenError):
 
 class PsiProtocolError(PsiError):
     """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
+class ServiceRefused(UnseenError):
+    """A member's node answered a service request (``call_service``) with an error.
+
+    ``remote_type`` is the name of the exception the node's handler raised
+    (e.g. ``"PolicyViolation"``), or ``"UnknownService"``; the message carries
+    the node's explanation. Not a ``TransportError``: the link worked, and
+    retrying the same request gets the same answer.
+    """
+
+    def __init__(self, message: str, remote_type: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
 
 
 class ChainError(UnseenError):
