@@ -61,6 +61,7 @@ from offchain.errors import (
 from offchain.mpc.opening import reconstruct
 from offchain.mpc.sharing import SharePayload, deal
 from offchain.net.identity import NodeIdentity
+from offchain.net.service import call_service
 from offchain.node.catalog import ChainCatalog
 from offchain.node.jobspec import JOB_ENGINE, check_plan_matches, job_inputs, program_hash
 from offchain.node.payloads import (
@@ -118,10 +119,13 @@ class JobOutcome:
         return len(set(self.transcripts.values())) == 1 and len(self.transcripts) == 3
 
 
-def default_service_call(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from offchain.net.router import call_service
-
-    return call_service(*args, **kwargs)
+def default_service_call(identity: NodeIdentity, endpoint: str, fingerprint: bytes, service: str, job_id: int,
+                         metadata: dict[str, Any], arrays: list[np.ndarray],
+                         timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Call a node's service over pinned mutual TLS (``offchain.net.service.call_service``)."""
+    metadata = {key: value for key, value in metadata.items() if key != "job_id"}  # the hello carries it
+    reply = call_service(identity, endpoint, fingerprint, service, job_id, metadata, arrays, timeout)
+    return reply.metadata, list(reply.arrays)
 
 
 class Requester:

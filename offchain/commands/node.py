@@ -135,8 +135,8 @@ def _start(args: argparse.Namespace, console: Console) -> int:
 
 def _check(args: argparse.Namespace, console: Console) -> int:
     from offchain.chain.models import MemberStatus
+    from offchain.client.requester import default_service_call
     from offchain.errors import UnseenError
-    from offchain.net.router import call_service
     from offchain.node.daemon import Node
 
     config = node_config(args)
@@ -149,8 +149,8 @@ def _check(args: argparse.Namespace, console: Console) -> int:
             continue
         started = time.perf_counter()
         try:
-            reply, _ = call_service(node.identity, member.endpoint, member.tls_fingerprint, "ping", 0,
-                                    {"job_id": 0}, [], 10.0)
+            reply, _ = default_service_call(node.identity, member.endpoint, member.tls_fingerprint, "ping", 0,
+                                            {}, [], 5.0)
             console.print(f"  peer {escape(member.name)} at {member.endpoint}: reachable "
                           f"({(time.perf_counter() - started) * 1000:.0f} ms, knows us as {escape(str(reply.get('caller')))})")
         except UnseenError as error:

@@ -234,7 +234,8 @@ class Node:
     def start(self) -> None:
         """Start listening, watching and working (returns at once; see :meth:`run`)."""
         self.network = NodeNetwork(self.identity, self.config.listen, self.member_for_fingerprint,
-                                   one_way_delay=self.config.network_delay_ms / 1000.0)
+                                   one_way_delay=self.config.network_delay_ms / 1000.0,
+                                   max_request_bytes=self.config.max_payload_bytes)
         for name, handler in self.services.handlers().items():
             self.network.serve(name, handler)
         self.network.start()

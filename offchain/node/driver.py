@@ -46,6 +46,7 @@ from offchain.errors import (
     MpcError,
     PolicyViolation,
     ResultWithheld,
+    ServiceRefused,
     TransportError,
 )
 from offchain.mpc.opening import export
@@ -277,7 +278,7 @@ class JobDriver:
                 try:
                     self.node.call(node_address, "deliver-input", job.job_id,
                                    {"input_index": input_index, "names": names}, decode_arrays(blob))
-                except (TransportError, OSError) as error:
+                except (TransportError, ServiceRefused, OSError) as error:
                     failures += 1
                     log.warning("job %d: delivering input %d to party %d (%s) failed, will retry: %s",
                                 job.job_id, input_index, party, self.node.name_of(node_address), error)
