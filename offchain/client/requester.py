@@ -35,6 +35,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -257,9 +258,12 @@ class Requester:
             values = np.asarray(arrays[spec.name])
             for party, payload in enumerate(deal(values, kind=spec.kind, fractional_bits=JOB_ENGINE.fractional_bits)):
                 per_party[party][spec.name] = payload
-        for party, node in enumerate(request.compute_nodes):
-            self._call(node, "deliver-requester-input", job_id,
-                       {"job_id": job_id, "names": names}, flatten_payloads(per_party[party], names))
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="deliver") as pool:
+            deliveries = [pool.submit(self._call, node, "deliver-requester-input", job_id,
+                                      {"names": names}, flatten_payloads(per_party[party], names))
+                          for party, node in enumerate(request.compute_nodes)]
+            for delivery in deliveries:
+                delivery.result()  # the first failure, if any, with its node named
 
     def wait(self, job_id: int, timeout: float | None = None,
              progress: Callable[[JobProgress], None] | None = None) -> JobStatus:

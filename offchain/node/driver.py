@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -268,23 +269,26 @@ class JobDriver:
         job = row.description
         if snapshot.status is not JobStatus.RUNNING:
             return "done" if snapshot.status is JobStatus.COMMITTED else None
-        failures = 0
-        for input_index in row.owned_inputs:
-            for party, node_address in enumerate(job.compute_nodes):
-                step = f"deliver-{input_index}-{party}"
-                if self.state.step(job.job_id, step) is not None:
-                    continue
-                names, blob = self.state.dealt(job.job_id, input_index, party)
-                try:
-                    self.node.call(node_address, "deliver-input", job.job_id,
-                                   {"input_index": input_index, "names": names}, decode_arrays(blob))
-                except (TransportError, ServiceRefused, OSError) as error:
-                    failures += 1
-                    log.warning("job %d: delivering input %d to party %d (%s) failed, will retry: %s",
-                                job.job_id, input_index, party, self.node.name_of(node_address), error)
-                    continue
-                self.state.record_step(job.job_id, step, detail=f"to {node_address}")
-        return RETRY_SECONDS if failures else "done"
+        pending = [(input_index, party, node) for input_index in row.owned_inputs
+                   for party, node in enumerate(job.compute_nodes)
+                   if self.state.step(job.job_id, f"deliver-{input_index}-{party}") is None]
+
+        def deliver(input_index: int, party: int, node_address: str) -> bool:
+            names, blob = self.state.dealt(job.job_id, input_index, party)
+            try:
+                self.node.call(node_address, "deliver-input", job.job_id,
+                               {"input_index": input_index, "names": names}, decode_arrays(blob))
+            except (TransportError, ServiceRefused, OSError) as error:
+                log.warning("job %d: delivering input %d to party %d (%s) failed, will retry: %s",
+                            job.job_id, input_index, party, self.node.name_of(node_address), error)
+                return False
+            self.state.record_step(job.job_id, f"deliver-{input_index}-{party}", detail=f"to {node_address}")
+            return True
+
+        # The three parties' deliveries go out together: each waits on its own node.
+        with ThreadPoolExecutor(max_workers=max(1, len(pending)), thread_name_prefix="deliver") as pool:
+            delivered = list(pool.map(lambda item: deliver(*item), pending))
+        return "done" if all(delivered) else RETRY_SECONDS
 
     def _compute(self, row: JobRow, snapshot: JobSnapshot, authorized: Authorized) -> Any:
         job, party = row.description, row.party
