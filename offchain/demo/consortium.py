@@ -83,7 +83,7 @@ class LocalConsortium:
 
     def __init__(self, directory: Path, members: Sequence[MemberSpec], *, network_delay_ms: float = 0.0,
                  max_concurrent_jobs: int = 4, regulator_account: int = 9, session_timeout: float = 60.0,
-                 python: str = sys.executable) -> None:
+                 confirmation_window: int = 3600, python: str = sys.executable) -> None:
         if len({m.name.lower() for m in members}) != len(members):
             raise ConfigError("member names must be distinct")
         self.directory = Path(directory).resolve()
@@ -92,6 +92,7 @@ class LocalConsortium:
         self.max_concurrent_jobs = max_concurrent_jobs
         self.regulator_account = regulator_account
         self.session_timeout = session_timeout
+        self.confirmation_window = confirmation_window
         self.python = python
         self.anvil: AnvilProcess | None = None
         self.deployment: Deployment | None = None
@@ -107,7 +108,7 @@ class LocalConsortium:
         ports = {name: free_port() for name in self.members}
         config = ConsortiumConfig.parse({
             "version": 1,
-            "chain": {"chain_id": 31337, "max_job_horizon": 7 * 86_400, "confirmation_window": 3600},
+            "chain": {"chain_id": 31337, "max_job_horizon": 7 * 86_400, "confirmation_window": self.confirmation_window},
             "admin": {"key": "anvil:0"},
             "regulator": {"name": "Regulator", "key": f"anvil:{self.regulator_account}"},
             "members": [

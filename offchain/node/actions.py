@@ -105,6 +105,10 @@ class ChainActions:
         return self._once(job_id, "commit-result", lambda s: s.nodes[party].result_committed,
                           lambda: self.client.jobs.commit_result(job_id, commitment, transcript))
 
+    def finalize(self, job_id: int) -> JobSnapshot:
+        return self._once(job_id, "finalize", lambda s: s.status is not JobStatus.COMMITTED,
+                          lambda: self.client.jobs.finalize(job_id))
+
     def expire(self, job_id: int) -> JobSnapshot:
         return self._once(job_id, "expire", lambda s: s.status in TERMINAL_STATUSES,
                           lambda: self.client.jobs.expire(job_id))

@@ -82,6 +82,7 @@ class Node:
         self._plans_lock = threading.Lock()
         self._peers: dict[str, tuple[float, tuple[str, bytes]]] = {}
         self._fingerprints: dict[bytes, tuple[float, str | None]] = {}
+        self._window: tuple[float, int] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -97,6 +98,12 @@ class Node:
 
     def name_of(self, address: str) -> str:
         return self.reader().label_address(address) or to_checksum_address(address)
+
+    def confirmation_window(self) -> int:
+        """Seconds the requester has to finalize a committed job before participants may (cached)."""
+        if self._window is None or time.monotonic() - self._window[0] > PEER_CACHE_SECONDS:
+            self._window = (time.monotonic(), self.reader().jobs.timings()[1])
+        return self._window[1]
 
     @property
     def suspended(self) -> str | None:

@@ -112,6 +112,35 @@ class JobDriver:
     # -- entry point ------------------------------------------------------------------
 
     def advance(self, job_id: int) -> float | None:
+        """Do the next possible step of ``job_id``; return seconds until the next look (None: on an event)."""
+        wait = self._advance(job_id)
+        row = self.state.job(job_id)
+        if row is None or row.phase in ("declined", "closed") or row.chain_status != JobStatus.COMMITTED.name:
+            return wait
+        finalize_in = self._finalize_after_window(job_id)
+        if finalize_in is None:
+            return 0.0  # finalized now: look again to close the job
+        return finalize_in if wait is None else min(wait, finalize_in)
+
+    def _finalize_after_window(self, job_id: int) -> float | None:
+        """Finalize a committed job the requester left unconfirmed past its window; else the seconds left.
+
+        Participants may finalize once the requester's confirmation window has
+        passed (the contract's rule), so a requester that vanishes cannot keep
+        owners and compute nodes from being paid.
+        """
+        snapshot = self.actions.snapshot(job_id)
+        if snapshot.status is not JobStatus.COMMITTED:
+            return 1.0
+        ends = snapshot.job.committed_at + self.node.confirmation_window()
+        now = chain_time(self.node.reader())
+        if now <= ends:
+            return float(ends - now + 1)
+        self.actions.finalize(job_id)
+        log.info("job %d: finalized by this node, the requester's confirmation window having passed", job_id)
+        return None
+
+    def _advance(self, job_id: int) -> float | None:
         row = self.state.job(job_id)
         if row is None or row.phase in ("declined", "closed"):
             return None

@@ -28,7 +28,9 @@ NODES = OTHERS  # Borealis (party 0), Cobalt (party 1), Delta (party 2)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    built = build_world(tmp_path_factory.mktemp("e2e-recovery"), session_timeout=10.0)
+    # A short confirmation window, so the nodes' own finalization can be seen (every other test
+    # finalizes well within it).
+    built = build_world(tmp_path_factory.mktemp("e2e-recovery"), session_timeout=10.0, confirmation_window=25)
     try:
         yield built
     finally:
@@ -181,3 +183,17 @@ def test_a_dataset_frozen_by_the_regulator_stops_the_job_at_once(world: World) -
             requester.wait(job_id, timeout=60)
     finally:
         regulator.catalog.unfreeze(dataset.dataset_id).transact()
+
+
+def test_nodes_finalize_a_job_whose_requester_never_confirms(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    text = _count_text(world)
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan, compute_nodes=_addresses(world, NODES))
+    job_id, _ = requester.submit(request)
+    requester.wait(job_id)  # committed; the requester then goes silent
+    wait_for(lambda: requester.client.jobs.status(job_id) is JobStatus.FINALIZED, 90,
+             "a participant to finalize after the confirmation window")
+    finalizer = next(e for e in job_trail(requester.client, job_id) if e.name == "JobFinalized").args["by"]
+    assert finalizer != requester.address
+    assert finalizer in {*_addresses(world, NODES)}

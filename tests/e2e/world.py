@@ -57,9 +57,10 @@ class World:
         return marker
 
 
-def build_world(directory: Path, *, session_timeout: float = 15.0) -> World:
+def build_world(directory: Path, *, session_timeout: float = 15.0, confirmation_window: int = 3600) -> World:
     """Start the consortium, give every lender data and grants, add an ungranted dataset, start the nodes."""
-    consortium = LocalConsortium(directory / "consortium", MEMBERS, session_timeout=session_timeout)
+    consortium = LocalConsortium(directory / "consortium", MEMBERS, session_timeout=session_timeout,
+                                 confirmation_window=confirmation_window)
     try:
         consortium.start()
         as_of = dt.date.today()

@@ -12,8 +12,9 @@ from offchain.chain.client import ZERO_ADDRESS, ChainClient
 from offchain.client.datasets import register_dataset
 from offchain.client.grants import parse_column_levels, revoke_grant, set_policy
 from offchain.client.requester import Requester
+from offchain.client.trail import job_commitments, job_trail
 from offchain.data.store import LocalStore
-from offchain.errors import DatasetChanged, InputError, PolicyViolation
+from offchain.errors import ChainError, DatasetChanged, InputError, PolicyViolation
 from offchain.net.identity import NodeIdentity
 from offchain.node.authorization import authorize
 from offchain.node.catalog import ChainCatalog
@@ -170,3 +171,25 @@ def test_policy_commands_refuse_what_is_not_yours(member: Callable[[int], ChainC
     with pytest.raises(InputError, match="nothing to set"):
         set_policy(north, str(dataset_id), "all")
     assert ZERO_ADDRESS == "0x" + "0" * 40
+
+
+def test_commitments_come_from_events_and_must_fold_to_the_digest(
+        member: Callable[[int], ChainClient], tmp_path: Path) -> None:
+    asker, job, world = _requested(member, tmp_path)
+    clients = {c.address: c for c in (member(i) for i in (NORTHBANK, EASTERN, HOSPITAL, WESTLAND))}
+    for index, terms in enumerate(job.input_terms):
+        clients[terms.owner].jobs.commit_input(job.job_id, index, bytes([index + 1]) * 32, 3).transact()
+    for node in set(job.compute_nodes) - {terms.owner for terms in job.input_terms}:
+        clients[node].jobs.accept(job.job_id).transact()
+    for index, node in enumerate(job.compute_nodes):
+        clients[node].jobs.commit_result(job.job_id, bytes([0x10 + index]) * 32, b"\x77" * 32).transact()
+    found = job_commitments(asker.client, job.job_id)
+    assert found.inputs == {0: (b"\x01" * 32, 3), 1: (b"\x02" * 32, 3)}
+    assert found.results == {k: (bytes([0x10 + k]) * 32, b"\x77" * 32) for k in range(3)}
+    assert found.digest == asker.client.jobs.commitment_digest(job.job_id) != bytes(32)
+    trail = job_trail(asker.client, job.job_id)
+    assert [e.name for e in trail].count("ResultCommitted") == 3 and trail[0].name in ("GrantUsed", "JobRequested")
+    # A log missing from what the RPC node returned is caught.
+    with pytest.raises(ChainError, match="incomplete logs"):
+        job_commitments(asker.client, job.job_id, [e for e in trail if e.name != "InputCommitted" or
+                                                   e.args["inputIndex"] != 1])
