@@ -207,14 +207,27 @@ class Requester:
                         f"{dataset.owner_name} for that level (`unseen grant set`)"
                     )
 
-    def choose_compute_nodes(self, plan: Plan, exclude_requester: bool = True) -> tuple[str, ...]:
-        """Three active members, cheapest first; the requester only if fewer than three others."""
+    def choose_compute_nodes(self, plan: Plan) -> tuple[str, ...]:
+        """Three active members, cheapest first, the requester only if fewer than three others.
+
+        Party 0 is a member holding no owner secret of the plan (it must not:
+        see ``offchain.node.authorization.check_owner_secrets``).
+        """
         members = [m for m in self.client.consortium.members() if m.status is MemberStatus.ACTIVE]
-        members.sort(key=lambda m: (m.compute_price, m.address))
-        others = [m.address for m in members if m.address != self.address]
-        chosen = others[:3] if exclude_requester and len(others) >= 3 else [m.address for m in members][:3]
-        if len(chosen) < 3:
+        members.sort(key=lambda m: (m.address == self.address, m.compute_price, m.address))
+        if len(members) < 3:
             raise InputError(f"a job needs 3 active members as compute nodes; the consortium has {len(members)}")
+        chosen = [m.address for m in members[:3]]
+        secret_owners = {plan.inputs[index].dataset.owner for secret in plan.owner_secrets for index in secret.inputs}
+        if chosen[0] in secret_owners:
+            free = [m.address for m in members if m.address not in secret_owners]
+            if not free:
+                raise InputError("every active member owns an input of the join; no member can be compute party 0")
+            if free[0] in chosen:
+                chosen.remove(free[0])
+            else:
+                chosen.pop()
+            chosen.insert(0, free[0])
         return tuple(chosen)
 
     def build_request(self, plan: Plan, *, compute_nodes: Sequence[str] | None = None,

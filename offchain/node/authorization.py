@@ -77,8 +77,28 @@ def derive_plan(client: ChainClient, job: JobDescription) -> tuple[JobProgram, P
 def authorize(client: ChainClient, job: JobDescription) -> Authorized:
     """Run every check of this module; return the program and plan, or raise."""
     program, plan = derive_plan(client, job)
+    check_owner_secrets(plan, job)
     check_policy_now(client, job)
     return Authorized(job, program, plan)
+
+
+def check_owner_secrets(plan: Plan, job: JobDescription) -> None:
+    """Refuse a job whose compute party 0 would hold one of its owner secrets.
+
+    Owner secrets key what compute party 0 sees in the clear (the SQL
+    program's join tags: the matcher learns their equality pattern); a matcher
+    that also owns one of the secret's inputs knows the key and could test
+    guesses of the other owner's join keys. The requester's default choice of
+    nodes puts a member owning no such input at party 0.
+    """
+    matcher = job.compute_nodes[0]
+    for secret in plan.owner_secrets:
+        owners = {job.input_terms[index].owner for index in secret.inputs}
+        if matcher in owners:
+            raise PolicyViolation(
+                f"job {job.job_id}: compute party 0 ({matcher}) owns an input of owner secret {secret.name} "
+                f"({secret.purpose}); party 0 must be a member owning none of inputs {list(secret.inputs)}"
+            )
 
 
 def chain_time(client: ChainClient) -> int:

@@ -83,6 +83,7 @@ class Node:
         self._peers: dict[str, tuple[float, tuple[str, bytes]]] = {}
         self._fingerprints: dict[bytes, tuple[float, str | None]] = {}
         self._window: tuple[float, int] | None = None
+        self._names: tuple[float, dict[str, str]] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -97,7 +98,11 @@ class Node:
         return client
 
     def name_of(self, address: str) -> str:
-        return self.reader().label_address(address) or to_checksum_address(address)
+        """The registered name of member ``address`` (for logs and messages; cached)."""
+        address = to_checksum_address(address)
+        if self._names is None or time.monotonic() - self._names[0] > PEER_CACHE_SECONDS or address not in self._names[1]:
+            self._names = (time.monotonic(), {m.address: m.name for m in self.reader().consortium.members()})
+        return self._names[1].get(address, address)
 
     def confirmation_window(self) -> int:
         """Seconds the requester has to finalize a committed job before participants may (cached)."""

@@ -16,7 +16,9 @@ import pytest
 from offchain.chain.errors import AccessPolicyNoGrant
 from offchain.chain.models import JobStatus
 from offchain.client.grants import set_policy
+from offchain.client.trail import job_summary
 from offchain.demo.data import plaintext
+from offchain.errors import JobDeclined
 from offchain.lending.program import multi_lending_text
 from offchain.sql.program import query_program_text
 from offchain.stats.program import statistics_text
@@ -186,3 +188,35 @@ def test_a_sql_join_across_two_lenders_matches_duckdb(world: World) -> None:
     (row,) = outcome.result.rows
     assert row[0] == pairs and float(row[1]) == pytest.approx(total, rel=1e-9, abs=0.01)
     assert outcome.transcripts_agree
+    owners = {world.consortium.client(name).address for name in ("Borealis Credit", "Cobalt Finance")}
+    assert job_summary(requester.client, outcome.job_id).nodes[0].account not in owners  # the matcher
+
+    # A requester that makes a joined table's owner the matcher is refused by the nodes.
+    _, plan = requester.plan(query_program_text(sql, requester.address))
+    request = requester.build_request(plan, compute_nodes=(world.consortium.client("Borealis Credit").address,
+                                                           world.consortium.client("Aurora Bank").address,
+                                                           world.consortium.client("Cobalt Finance").address))
+    job_id, _ = requester.submit(request)
+    with pytest.raises(JobDeclined, match="compute party 0 .* owns an input of owner secret join0"):
+        requester.wait(job_id, timeout=60)
+
+
+def test_several_jobs_at_once_all_complete(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    counts = world.lending_counts()
+    lenders = [f"{name}.applications" for name in OTHERS]
+    asked = []
+    for offset in range(3):
+        batch = sorted(counts)[offset * 10:(offset + 1) * 10]
+        text = multi_lending_text(REQUESTER, lenders, as_of=world.as_of, window_days=30, batch_size=len(batch),
+                                  applicants=batch)
+        program, plan = requester.plan(text)
+        request = requester.build_request(plan)
+        job_id, _ = requester.submit(request)
+        requester.deal_private(job_id, request, program, plan, {"applicants": batch})
+        asked.append((job_id, request, plan, program, batch))
+    for job_id, request, plan, program, batch in asked:  # all in flight together
+        requester.wait(job_id, timeout=120)
+        result = program.decode(plan, requester.fetch(job_id, request, plan))
+        assert result.counts_for(batch) == {a: counts[a] for a in batch}
+        requester.finalize(job_id)
