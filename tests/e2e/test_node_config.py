@@ -86,3 +86,50 @@ def test_bad_toml_and_unknown_keys(consortium: LocalConsortium, tmp_path: Path) 
     assert "unknown keys ['max_jobs'] in [limits]" in _node(config).stderr
     (tmp_path / "broken.toml").write_text("version = 1\n[member\n")
     _one_line(_node(tmp_path / "broken.toml"), 2, "ConfigError: ")
+
+
+def _cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "offchain.cli", *arguments], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_a_member_onboards_with_the_cli_alone(consortium: LocalConsortium, tmp_path: Path) -> None:
+    deployment = str(consortium.directory / "deployment.json")
+    home = tmp_path / "delta"
+    done = _cli("node", "init", "--dir", str(home), "--name", "Delta Lending", "--key", "anvil:4",
+                "--listen", "127.0.0.1:7499", "--deployment", deployment, "--rpc", consortium.anvil.url,
+                "--register")
+    assert done.returncode == 0, done.stderr
+    fingerprint = NodeIdentity.load(home / "tls" / "node.key", home / "tls" / "node.crt").fingerprint
+    assert fingerprint.hex() in done.stdout
+    member = consortium.client("Delta Lending").consortium.member(consortium.client("Delta Lending").address)
+    assert (member.tls_fingerprint, member.endpoint) == (fingerprint, "127.0.0.1:7499")
+    config = str(home / "node.toml")
+
+    csv = tmp_path / "loans.csv"
+    csv.write_text("loan_id,amount,region\n" + "".join(f"{i},{100 + i}.5,{'north' if i % 2 else 'south'}\n"
+                                                        for i in range(40)))
+    done = _cli("dataset", "register", "loans", "--file", str(csv), "--price-per-job", "7", "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert "registered — 40 rows (loan_id int64, amount float64, region string)" in " ".join(done.stdout.split())
+    done = _cli("dataset", "register", "loans", "--file", str(csv), "--config", config)
+    assert done.returncode == 2 and "--new-version" in done.stderr
+    done = _cli("dataset", "verify", "loans", "--config", config)
+    assert done.returncode == 0 and "matches the registered fingerprint" in done.stdout, done.stderr
+
+    done = _cli("grant", "set", "loans", "--to", "Aurora Bank", "--level", "amount=aggregate",
+                "--level", "region=compare", "--kinds", "statistics", "--expires", "30d", "--uses", "5",
+                "--config", config)
+    assert done.returncode == 0, done.stderr
+    done = _cli("grant", "show", "Delta Lending.loans", "--config", config)
+    assert done.returncode == 0, done.stderr
+    aurora = next(line for line in done.stdout.splitlines() if "Aurora Bank" in line)
+    assert "STATISTICS" in aurora and "aggregate" in aurora and "compare" in aurora
+    assert "0/5 uses" in " ".join(done.stdout.split())
+    done = _cli("grant", "set", "loans", "--to", "Aurora Bank", "--level", "amount=secret", "--config", config)
+    assert done.returncode == 2 and done.stderr.startswith("InputError: unknown level 'secret'")
+
+    done = _cli("node", "status", "--config", config)
+    assert done.returncode == 0 and "Delta Lending: 0 jobs" in done.stdout, done.stderr
+    done = _cli("jobs", "list", "--deployment", deployment, "--rpc", consortium.anvil.url)
+    assert done.returncode == 0 and "jobs" in done.stdout, done.stderr
