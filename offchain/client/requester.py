@@ -56,6 +56,7 @@ from offchain.errors import (
     JobDeclined,
     JobExpired,
     PolicyViolation,
+    ServiceRefused,
     ShareMismatch,
     TransportError,
 )
@@ -398,7 +399,12 @@ class Requester:
         lap("request")
         _, pinned = self.plan(text, block=block)
         check_plan_matches(pinned, read_job_description(self.client, job_id))
-        self.deal_private(job_id, request, program, pinned, private or {})
+        try:
+            self.deal_private(job_id, request, program, pinned, private or {})
+        except ServiceRefused:
+            if self.client.jobs.status(job_id) is JobStatus.DECLINED:  # refused because a participant declined
+                raise JobDeclined(f"job {job_id} was declined: {self._decline_reason(job_id)}", job_id) from None
+            raise
         lap("deal")
         self.wait(job_id, timeout=timeout, progress=progress)
         lap("compute")

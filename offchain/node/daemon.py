@@ -49,6 +49,7 @@ from offchain.node.scheduler import Scheduler
 from offchain.node.services import NodeServices
 from offchain.node.state import ACTIVE_PHASES, NodeState
 from offchain.node.watcher import ChainWatcher
+from offchain.programs import registry
 from offchain.programs.base import Plan
 
 log = logging.getLogger("unseen.node")
@@ -86,6 +87,7 @@ class Node:
         self._names: tuple[float, dict[str, str]] | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        registry.names()  # load every program before the workers start
 
     # -- chain access ------------------------------------------------------------------
 

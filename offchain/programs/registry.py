@@ -7,6 +7,8 @@ exactly what this file lists.
 
 from __future__ import annotations
 
+import threading
+
 from offchain.errors import InputError
 from offchain.programs.base import JobProgram, parse_program_text
 
@@ -43,14 +45,26 @@ def names() -> list[str]:
 
 
 _loaded = False
+_loading = threading.Lock()
 
 
 def _load_builtin_programs() -> None:
-    """Import the built-in program modules (each calls :func:`register` once)."""
+    """Import the built-in program modules (each calls :func:`register` once).
+
+    Thread-safe: a node's workers may ask for programs at the same time, and
+    none may see the registry half filled.
+    """
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    with _loading:
+        if _loaded:
+            return
+        _register_builtin_programs()
+        _loaded = True
+
+
+def _register_builtin_programs() -> None:
     # Built-in programs are listed here explicitly as they land.
     from offchain.lending.program import MultiLendingProgram
     from offchain.sql.program import SqlProgram

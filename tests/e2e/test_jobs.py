@@ -18,7 +18,7 @@ from offchain.chain.models import JobStatus
 from offchain.client.grants import set_policy
 from offchain.client.trail import job_summary
 from offchain.demo.data import plaintext
-from offchain.errors import JobDeclined
+from offchain.errors import JobDeclined, ServiceRefused
 from offchain.lending.program import multi_lending_text
 from offchain.sql.program import query_program_text
 from offchain.stats.program import statistics_text
@@ -220,3 +220,28 @@ def test_several_jobs_at_once_all_complete(world: World) -> None:
         result = program.decode(plan, requester.fetch(job_id, request, plan))
         assert result.counts_for(batch) == {a: counts[a] for a in batch}
         requester.finalize(job_id)
+
+
+def test_cli_lending_check_prints_the_counts(world: World) -> None:
+    counts = world.lending_counts()
+    busiest = max(counts, key=lambda a: (counts[a], a))
+    done = _unseen(world, "lending", "check", "--applicant", busiest, "--applicant", "NOBODY-9",
+                   "--as-of", world.as_of.isoformat(), "--window", "30")
+    assert done.returncode == 0, done.stderr
+    rows = dict(tuple(part.strip() for part in line.split("│"))[:2] for line in done.stdout.splitlines()
+                if line.count("│") == 1)
+    assert rows.get(busiest) == str(counts[busiest]) and rows.get("NOBODY-9") == "0", done.stdout
+
+
+def test_results_are_served_to_the_recipient_only(world: World) -> None:
+    requester = world.consortium.requester(REQUESTER)
+    text = statistics_text([f"{m}.loans" for m in OTHERS], "amount", ["count"])
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan)
+    job_id, _ = requester.submit(request)
+    requester.wait(job_id)
+    intruder = world.consortium.requester("Delta Lending")  # a member, but not this job's recipient
+    with pytest.raises(ServiceRefused, match="PolicyViolation: job .* its result goes to Aurora Bank only"):
+        intruder.fetch(job_id, request, plan)
+    requester.fetch(job_id, request, plan)
+    requester.finalize(job_id)

@@ -13,10 +13,11 @@ import pytest
 
 from offchain.chain.models import JobStatus
 from offchain.client.datasets import register_dataset
+from offchain.client.requester import default_service_call
 from offchain.client.trail import job_trail
 from offchain.data.store import LocalStore
 from offchain.demo.data import plaintext
-from offchain.errors import JobDeclined, JobExpired, ShareMismatch
+from offchain.errors import JobDeclined, JobExpired, ServiceRefused, ShareMismatch
 from offchain.lending.program import multi_lending_text
 from offchain.node.catalog import ChainCatalog
 from offchain.stats.program import statistics_text
@@ -197,3 +198,37 @@ def test_nodes_finalize_a_job_whose_requester_never_confirms(world: World) -> No
     finalizer = next(e for e in job_trail(requester.client, job_id) if e.name == "JobFinalized").args["by"]
     assert finalizer != requester.address
     assert finalizer in {*_addresses(world, NODES)}
+
+
+def test_a_suspended_member_stops_serving_at_once_and_its_jobs_stop(world: World) -> None:
+    suspended, absent = "Cobalt Finance", "Delta Lending"
+    world.consortium.stop_node(absent)  # holds the job in Requested while the regulator acts
+    requester = world.consortium.requester(REQUESTER)
+    text = _count_text(world)
+    _, plan = requester.plan(text)
+    request = requester.build_request(plan, compute_nodes=_addresses(world, NODES))
+    job_id, _ = requester.submit(request)
+    wait_for(lambda: _phase(world, suspended, job_id) == "accepted", 60, "the node to accept")
+    cobalt = world.consortium.client(suspended).address
+    world.consortium.client("regulator").consortium.suspend(cobalt, "capital inquiry").transact()
+    try:
+        wait_for(lambda: _phase(world, suspended, job_id) == "halted", 30, "the suspended node to halt the job")
+        member = requester.client.consortium.member(cobalt)
+        with pytest.raises(ServiceRefused, match="does not serve: suspended: capital inquiry"):
+            default_service_call(requester.identity, member.endpoint, member.tls_fingerprint, "ping", 0, {}, [], 10)
+        world.consortium.start_node(absent)
+        with pytest.raises(JobDeclined, match="Delta Lending said: PolicyViolation: compute node Cobalt Finance "
+                                              "is suspended"):
+            requester.wait(job_id, timeout=60)
+    finally:
+        world.consortium.client("admin").consortium.reinstate(cobalt).transact()
+    reply, _ = wait_for(lambda: _ping(requester, cobalt), 30, "the reinstated node to serve again")
+    assert reply["member"] == suspended
+
+
+def _ping(requester, address):
+    member = requester.client.consortium.member(address)
+    try:
+        return default_service_call(requester.identity, member.endpoint, member.tls_fingerprint, "ping", 0, {}, [], 10)
+    except ServiceRefused:
+        return None
