@@ -29,7 +29,7 @@ from offchain.vocabulary import ConstraintLevel
 #: On-chain column types that the local data layer reads as a wider type.
 _WIDENED_TYPES = {"int32": "int64", "float32": "float64"}
 
-_SCHEMAS: dict[tuple[str, int], Schema] = {}
+_SCHEMAS: dict[tuple, Schema] = {}
 _SCHEMAS_LOCK = threading.Lock()
 
 
@@ -130,7 +130,9 @@ class ChainCatalog:
     def schema(self, dataset_id: int) -> Schema:
         """Return the schema of ``dataset_id`` from its ``DatasetRegistered`` event (cached)."""
         address = self.client.catalog.address
-        cache_key = (address, dataset_id)
+        deployment = self.client.deployment
+        # Two local chains may hold contracts at the same addresses: key by chain as well.
+        cache_key = (self.client.rpc.url, deployment.chain_id, deployment.created_at, address, dataset_id)
         with _SCHEMAS_LOCK:
             cached = _SCHEMAS.get(cache_key)
         if cached is not None:
