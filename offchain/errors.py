@@ -9,6 +9,8 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    │   └── ScriptError                     a script or rule set breaks its language (syntax,
+    │                                       construct, type, shape, range); names line and column
     ├── MpcError                            the MPC engine (offchain/mpc)
     │   ├── ShareMismatch                   replicated components disagree (verified mode)
     │   └── FixedPointOverflow (OverflowError)
@@ -30,6 +32,12 @@ The tree::
     │   └── ContractError                   a custom Solidity error; one subclass per
     │                                       error, in offchain/chain/errors.py
     ├── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    │   └── ScriptPolicyViolation           a script output needs a level the requester lacks; line
+    ├── SandboxError                        a published program failed in the owner's sandbox
+    │   ├── SandboxTimeout (TimeoutError)   over its step, CPU or wall-clock limit
+    │   ├── SandboxMemoryExceeded (MemoryError)     over its memory limit
+    │   ├── RuleFailed                      the program raised while evaluating (line, column)
+    │   └── OutputOutsideSchema (ValueError)        an output does not fit the declared schema
     └── ResultWithheld                      the job ran; a rule of its program withholds the values
         ├── TooFewRows                      fewer rows than the job's minimum count
         └── ValueOutOfRange (ValueError)    a value lies outside the bound the job declared
@@ -48,6 +56,39 @@ class ConfigError(UnseenError, ValueError):
 
 class InputError(UnseenError, ValueError):
     """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+def _located(message: str, line: int | None, column: int | None, where: str | None) -> str:
+    """Prefix ``message`` with where it applies: ``"line 3, column 7: ..."``."""
+    place = []
+    if where:
+        place.append(where)
+    if line is not None:
+        place.append(f"line {line}" + (f", column {column}" if column is not None else ""))
+    return f"{', '.join(place)}: {message}" if place else message
+
+
+class ScriptError(InputError):
+    """A script or rule set breaks a rule of its language, found before anything runs.
+
+    ``line`` and ``column`` (1-based) locate the offending construct in the
+    source; ``where`` names the part of a larger document (``"rules[2].when"``)
+    when the source is one of several expressions. ``reason`` is the message
+    without the location.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        line: int | None = None,
+        column: int | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(_located(reason, line, column, where))
+        self.reason = reason
+        self.line = line
+        self.column = column
+        self.where = where
 
 
 class MpcError(UnseenError):
@@ -165,6 +206,50 @@ class ContractError(ChainError):
 
 class PolicyViolation(UnseenError, PermissionError):
     """A column policy, grant, quota or consent record forbids the request."""
+
+
+class ScriptPolicyViolation(PolicyViolation):
+    """A script output reveals a column at a level its recipient does not hold.
+
+    ``line`` and ``column`` locate the expression that creates the use
+    (the comparison, the aggregate, or the reference to the column).
+    """
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(_located(reason, line, column, None))
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+class SandboxError(UnseenError):
+    """A published program failed while the owner's node evaluated it; nothing left the node."""
+
+
+class SandboxTimeout(SandboxError, TimeoutError):
+    """The program exceeded its step budget, its CPU-time limit or its wall-clock limit."""
+
+
+class SandboxMemoryExceeded(SandboxError, MemoryError):
+    """The program exceeded the memory limit of its sandbox process."""
+
+
+class RuleFailed(SandboxError):
+    """The program raised an error while evaluating (division by zero, a missing output...).
+
+    ``line`` and ``column`` locate it in the program's source when known.
+    """
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None,
+                 where: str | None = None) -> None:
+        super().__init__(_located(reason, line, column, where))
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+class OutputOutsideSchema(SandboxError, ValueError):
+    """An output of a published program does not fit its declared output schema (withheld)."""
 
 
 class ResultWithheld(UnseenError):

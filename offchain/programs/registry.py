@@ -53,7 +53,9 @@ def _load_builtin_programs() -> None:
     _loaded = True
     # Built-in programs are listed here explicitly as they land.
     from offchain.lending.program import MultiLendingProgram
+    from offchain.publish.program import PublishProgram
     from offchain.stats.program import StatisticsProgram
 
     register(StatisticsProgram())
     register(MultiLendingProgram())
+    register(PublishProgram())
