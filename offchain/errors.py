@@ -65,6 +65,8 @@ def _located(message: str, line: int | None, column: int | None, where: str | No
         place.append(where)
     if line is not None:
         place.append(f"line {line}" + (f", column {column}" if column is not None else ""))
+    elif column is not None:
+        place.append(f"column {column}")
     return f"{', '.join(place)}: {message}" if place else message
 
 
