@@ -54,8 +54,10 @@ def _load_builtin_programs() -> None:
     # Built-in programs are listed here explicitly as they land.
     from offchain.lending.program import MultiLendingProgram
     from offchain.publish.program import PublishProgram
+    from offchain.script.program import ScriptProgram
     from offchain.stats.program import StatisticsProgram
 
     register(StatisticsProgram())
     register(MultiLendingProgram())
     register(PublishProgram())
+    register(ScriptProgram())
