@@ -167,12 +167,14 @@ class Builder:
 
     # -- public folding ---------------------------------------------------------------
 
-    def fold(self, node: ast.AST, compute: Callable[[], Any], *values: Public) -> Public:
+    def fold(self, node: ast.AST, compute: Callable[[], Any], *values: Public,
+             elementwise: bool = True) -> Public:
         sizes = [max(1, v.value.size) for v in values]
         self.public_work += max(sizes)
         if self.public_work > MAX_PUBLIC_WORK:
             raise self.fail(node, "the script does too much public arithmetic; simplify it")
-        self.broadcast(node, *values)
+        if elementwise:
+            self.broadcast(node, *values)
         with np.errstate(all="raise"):
             try:
                 result = Public.of(compute())

@@ -32,13 +32,13 @@ Operand = int | np.ndarray
 _COSTS: Mapping[str, tuple[int, float]] = {
     "input": (0, 0), "constant": (0, 0), "add": (0, 0), "subtract": (0, 0), "negate": (0, 0),
     "multiply_public": (0, 0), "to_fixed": (0, 0), "index": (0, 0), "concat": (0, 0),
-    "sum": (0, 0), "multiply": (1, 8), "multiply_fixed": (2, 26), "scale": (6, 48),
+    "sum": (0, 0), "multiply": (1, 8), "scale": (2, 32),
     "truncate": (2, 16), "less": (10, 35), "equal": (9, 26), "select": (1, 8),
     "minimum": (11, 43), "maximum": (11, 43), "abs": (11, 43), "relu": (11, 43),
     "sign": (19, 62), "exp": (41, 433), "sigmoid": (29, 269), "sqrt": (45, 584),
     "log": (33, 560), "divide": (40, 608), "reciprocal": (39, 600), "dot": (1, 8),
-    "dot_fixed": (2, 26), "reduce_minimum": (11, 43), "reduce_maximum": (11, 43),
-    "mean": (6, 48), "rows_aligned": (11, 35),
+    "reduce_minimum": (11, 43), "reduce_maximum": (11, 43),
+    "rows_aligned": (18, 52),
 }
 
 
@@ -65,6 +65,12 @@ class Op:
         rounds, per_element = _COSTS[self.name]
         if self.name in ("reduce_minimum", "reduce_maximum") and self.elements > 1:
             rounds *= math.ceil(math.log2(self.elements))
+        if self.name in ("multiply", "dot") and self.parameters.get("truncated"):
+            rounds, per_element = 2, 26  # the product of two fixed-point values is truncated
+        if self.name == "scale":
+            # one two-limb truncation, plus a pre-truncation and a final shift when needed
+            runs = 1 + (self.parameters["pre_shift"] > 0) + (self.parameters["exponent"] < 0)
+            rounds, per_element = 2 * runs, 16 * (runs + 1)
         return rounds, per_element * self.elements
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class CompiledScript:
     exposures: Mapping[str, Taint]
     columns_read: frozenset[Column]
     aligned: tuple[tuple[int, int], ...]  # input indexes whose rows are combined row by row
+    intervals: Mapping[str, Interval] = field(default_factory=dict)  # each output's range
 
 
 class _Break(Exception):
@@ -307,6 +308,7 @@ class _Compiler(Operators):
     def finish(self, outputs: Sequence[tuple[str, str]]) -> CompiledScript:
         results: list[Output] = []
         exposures: dict[str, Taint] = {}
+        intervals: dict[str, Interval] = {}
         registers: list[tuple[str, Secret]] = []
         for name, declared in outputs:
             if name not in self.names:
@@ -324,6 +326,7 @@ class _Compiler(Operators):
                                  if isinstance(value, Secret) else kind)
             registers.append((name, replace(secret, kind=kind)))
             exposures[name] = secret.taint
+            intervals[name] = secret.interval
         if self.aligned_pairs:
             flag = self.alignment_flag()
             masked = []
@@ -350,7 +353,7 @@ class _Compiler(Operators):
                 f"is {heaviest.name} on {heaviest.elements} elements", line, column,
             )
         return CompiledScript(circuit, exposures, frozenset(self.columns_read),
-                              tuple(sorted(self.aligned_pairs)))
+                              tuple(sorted(self.aligned_pairs)), intervals)
 
     def alignment_flag(self) -> Secret:
         """1 when every pair of aligned inputs has equal keys row by row, else 0."""

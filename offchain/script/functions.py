@@ -130,8 +130,16 @@ def _where(compiler: _Compiler, node: ast.AST, arguments: list[Value]) -> Value:
     condition, if_true, if_false = arguments
     compiler.require_bool(node, condition, "where")
     if isinstance(condition, Public) and condition.shape == ():
+        # a public condition picks one side (the other one's data never flows), broadcast as numpy does
+        shape = compiler.broadcast(node, if_true, if_false)
         chosen = if_true if condition.scalar() else if_false
-        return chosen
+        if chosen.shape == shape:
+            return chosen
+        if isinstance(chosen, Public):
+            return Public(np.broadcast_to(chosen.value, shape).copy(), chosen.kind)
+        zeros = Public(np.zeros(shape, dtype=np.int64), "int")
+        spread = compiler.arithmetic(node, "+", chosen, zeros)
+        return replace(spread, kind=chosen.kind) if chosen.kind == "bool" else spread
     kind = join(if_true.kind, if_false.kind) if {if_true.kind, if_false.kind} != {"bool"} else "bool"
     taint = Taint.union([condition.taint.compared(location(node)) if isinstance(condition, Secret)
                          else Taint(), compiler.taint_of(if_true, if_false)])
@@ -237,7 +245,9 @@ def _dot(compiler: _Compiler, node: ast.AST, arguments: list[Value]) -> Value:
     joined = replace(left, whole=whole)
     taint = Taint.union([_reduction_taint(compiler, node, joined),
                          _reduction_taint(compiler, node, replace(right, whole=whole))])
+    truncated = left.kind == "fixed" and right.kind == "fixed"
     return compiler.emit(node, "dot", (left, right), kind=kind, shape=(), interval=interval,
+                         parameters={"truncated": truncated},
                          rows=None, whole=True, taint=taint, elements=1)
 
 

@@ -93,7 +93,9 @@ class Operators(Builder):
                                       f"{left.interval.describe()} and {right.interval.describe()}); "
                                       f"the engine multiplies reals below {describe_number(limit)}: "
                                       "declare tighter bounds or scale a factor down first")
-        return self.elementwise(node, "multiply", (left, right), kind, interval)
+        truncated = left.kind == "fixed" and right.kind == "fixed"
+        return self.elementwise(node, "multiply", (left, right), kind, interval,
+                                parameters={"truncated": truncated})
 
     def scale(self, node: ast.AST, secret: Secret, public: Public, interval: Interval) -> Secret:
         """``secret * public``: exact for integers; precise two-limb scaling for reals."""
@@ -284,7 +286,7 @@ class Operators(Builder):
         total = sum(max(1, v.shape[0]) if v.shape else 1 for v in values)
         if all(isinstance(v, Public) for v in values):
             return self.fold(node, lambda: np.concatenate([np.atleast_1d(v.value) for v in values]),
-                             *values)
+                             *values, elementwise=False)
         kinds = {v.kind for v in values}
         kind = "bool" if kinds == {"bool"} else join(*kinds)
         parts = tuple(self.secret(node, v, kind) for v in values)
