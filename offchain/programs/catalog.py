@@ -31,7 +31,7 @@ class StaticCatalog:
         levels: Mapping[tuple[int, str, str], ConstraintLevel] | None = None,
     ) -> None:
         self._by_id = {d.dataset_id: d for d in datasets}
-        self._by_reference = {d.reference: d for d in self._by_id.values()}
+        self._by_reference = {d.reference.lower(): d for d in self._by_id.values()}
         self._levels = {(i, c.lower(), g.lower()): lvl for (i, c, g), lvl in (levels or {}).items()}
 
     def dataset(self, reference: str | int) -> DatasetInfo:

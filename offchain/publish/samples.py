@@ -39,7 +39,7 @@ RECORDS_SCHEMA = Schema.of([
     ("event_date", "date"),
     ("kind", "string"),
     ("code", "string"),
-    ("amount", "decimal(10,2)"),
+    ("amount", "float64"),  # money in currency units, two decimals (the chain records float64)
 ])
 #: treatment -> (ICD-10 diagnosis prefix, ATC prefix of its drugs)
 TREATMENTS: Mapping[str, tuple[str, str]] = {
@@ -147,7 +147,7 @@ def hospital_records(rng: np.random.Generator, patients: int = 200,
             columns["event_date"].append(when.isoformat())
             columns["kind"].append("visit" if visit else "prescription")
             columns["code"].append(code)
-            columns["amount"].append(str(Decimal(cents).scaleb(-2)))
+            columns["amount"].append(cents / 100)
     return columns
 
 

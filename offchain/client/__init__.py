@@ -1,0 +1,1 @@
+"""The requester side: SDK (plan, request, verify, pay), datasets, grants, audit trails."""
