@@ -28,24 +28,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from eth_utils import to_checksum_address
 
 from offchain.chain.client import ChainClient
 from offchain.client.publishing import (
     PublishOutcome,
     approval_note,
     approve,
+    chain_catalog,
     chain_now,
     collect_publish_result,
     record_consent,
     request_publish,
     serve_publish_job,
 )
-from offchain.data.schema import Schema
 from offchain.data.store import LocalStore
-from offchain.errors import InputError
-from offchain.programs.base import DatasetInfo, Plan
-from offchain.programs.catalog import StaticCatalog
+from offchain.programs.base import Plan
 from offchain.publish.program import PublishProgram
 from offchain.publish.samples import (
     PURPOSE,
@@ -82,17 +79,6 @@ def offer_records(hospital: ChainClient, store: LocalStore, insurer: str, *,
     return dataset_id
 
 
-def chain_catalog(client: ChainClient, dataset_id: int, schema: Schema) -> StaticCatalog:
-    """A catalog of one registered dataset, its schema checked against the hash on chain."""
-    record = client.catalog.dataset(dataset_id)
-    if client.catalog.schema_hash(schema.names, schema.types) != record.schema_hash:
-        raise InputError(f"dataset {dataset_id} was registered with another schema")
-    owner = client.consortium.member(record.owner)
-    info = DatasetInfo(dataset_id, to_checksum_address(record.owner), owner.name, record.name,
-                       schema, record.row_count, record.fingerprint, record.version, record.active)
-    return StaticCatalog([info])
-
-
 @dataclass(frozen=True)
 class SettledClaim:
     """One claim, settled through the chain: what the insurer learned and the plain reference."""
@@ -118,7 +104,7 @@ def settle_claim(insurer: ChainClient, hospital: ChainClient, plan: Plan, store:
     # plan from the job's program text with its own view of the chain and serves the job.
     dataset = plan.inputs[0].dataset
     owner_plan = program.plan(job.event.args["request"]["program"],
-                              chain_catalog(hospital, dataset.dataset_id, dataset.schema))
+                              chain_catalog(hospital, {dataset.dataset_id: dataset.schema}))
     served = serve_publish_job(hospital, program, owner_plan, store, job.event, run.parameters)
     # The hospital's node delivers the outputs and the nonce to the insurer only.
     return collect_publish_result(insurer, program, plan, run, job.job_id,
@@ -138,7 +124,7 @@ def claim_settlement_scenario(hospital: ChainClient, insurer: ChainClient, *, se
     hospital_name = hospital.consortium.member(hospital.address).name
     report(f"{hospital_name} registered {TABLE} ({len(records['patient_id'])} rows, dataset "
            f"{dataset_id}) and granted PUBLISH jobs to the insurer")
-    catalog = chain_catalog(insurer, dataset_id, RECORDS_SCHEMA)
+    catalog = chain_catalog(insurer, {dataset_id: RECORDS_SCHEMA})
     text = claim_program_text(f"{hospital_name}.{TABLE}")
     plan = PublishProgram().plan(text, catalog)
     approve(hospital, plan)

@@ -52,20 +52,54 @@ from offchain.chain.events import EventRecord
 from offchain.chain.models import JobStatus
 from offchain.chain.rpc import to_int
 from offchain.chain.signer import Receipt
+from offchain.data.schema import Schema
 from offchain.data.store import LocalStore
 from offchain.errors import InputError, PolicyViolation, SandboxError
 from offchain.programs.base import (
+    DatasetInfo,
     OwnerEvaluatedProgram,
     OwnerEvaluation,
     Plan,
     RunRequest,
     program_hash,
 )
+from offchain.programs.catalog import StaticCatalog
 from offchain.publish.subjects import SubjectKey, consent_reference, purpose_hash
 from offchain.vocabulary import ConstraintLevel, JobKind
 
 MAX_NOTE_CHARS = 480
 _RESULT_DOMAIN = b"unseen/publish-result/v1"
+
+
+# ---------------------------------------------------------------------------------------------
+# planning against the chain
+
+
+def chain_catalog(client: ChainClient, datasets: Mapping[int, Schema],
+                  grantee: str | None = None) -> StaticCatalog:
+    """A catalog of registered datasets as the chain records them now, for planning.
+
+    ``datasets`` maps dataset ids to the schemas the caller expects; each is
+    checked against the schema hash on chain. With ``grantee``, the
+    catalog also holds that member's effective column levels, so
+    ``check_script`` can check uses before anything is requested. (The
+    node's ``ChainCatalog`` answers the same questions lazily, at a block.)
+    """
+    infos, levels = [], {}
+    for dataset_id, schema in datasets.items():
+        record = client.catalog.dataset(dataset_id)
+        if client.catalog.schema_hash(schema.names, schema.types) != record.schema_hash:
+            raise InputError(f"dataset {dataset_id} was registered with another schema than "
+                             f"{schema.names}")
+        owner = client.consortium.member(record.owner)
+        infos.append(DatasetInfo(dataset_id, to_checksum_address(record.owner), owner.name,
+                                 record.name, schema, record.row_count, record.fingerprint,
+                                 record.version, record.active))
+        if grantee is not None:
+            for index, column in enumerate(schema.names):
+                levels[(dataset_id, column, grantee)] = client.access_policy.effective_level(
+                    dataset_id, index, grantee)
+    return StaticCatalog(infos, levels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +448,7 @@ def collect_publish_result(client: ChainClient, program: OwnerEvaluatedProgram, 
 
 
 __all__ = [
-    "ConsentRecord", "PublishOutcome", "PublishedJob", "ServedJob", "approval_note", "approve",
+    "chain_catalog", "ConsentRecord", "PublishOutcome", "PublishedJob", "ServedJob", "approval_note", "approve",
     "check_approved", "check_consent", "collect_publish_result", "job_events", "job_inputs",
     "missing_approvals", "record_consent", "request_publish", "result_commitment",
     "revoke_approval", "revoke_consent", "revoke_consent_by_signature", "serve_publish_job",

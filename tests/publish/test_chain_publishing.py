@@ -19,13 +19,13 @@ from offchain.chain.errors import (
 from offchain.chain.models import JobStatus
 from offchain.client.claims import (
     TABLE,
-    chain_catalog,
     claim_settlement_scenario,
     offer_records,
     settle_claim,
 )
 from offchain.client.publishing import (
     approve,
+    chain_catalog,
     chain_now,
     check_approved,
     job_events,
@@ -68,7 +68,7 @@ def setting(client_for):
     store.create_table(TABLE, RECORDS_SCHEMA, records)
     dataset_id = offer_records(hospital, store, insurer.address)
     name = hospital.consortium.member(hospital.address).name
-    catalog = chain_catalog(insurer, dataset_id, RECORDS_SCHEMA)
+    catalog = chain_catalog(insurer, {dataset_id: RECORDS_SCHEMA})
     plan = PROGRAM.plan(claim_program_text(f"{name}.{TABLE}"), catalog)
     return hospital, insurer, store, records, dataset_id, plan, SubjectKey.generate()
 
@@ -130,7 +130,7 @@ def test_an_unapproved_or_modified_program_is_refused(setting) -> None:
     # the insurer changes its rules: a new hash, which the hospital never approved
     name = plan.inputs[0].dataset.owner_name
     modified = PROGRAM.plan(claim_program_text(f"{name}.{TABLE}", limits={"steps": 2_000_000}),
-                            chain_catalog(insurer, dataset_id, RECORDS_SCHEMA))
+                            chain_catalog(insurer, {dataset_id: RECORDS_SCHEMA}))
     assert program_hash(modified.text) != program_hash(plan.text)
     with pytest.raises(PolicyViolation, match="is not approved on"):
         request_publish(insurer, modified, run_for(modified, reference))
