@@ -9,6 +9,10 @@ Each object holds this party's two components as one array of shape
 ``(2, *shape)``: ``components[0]`` is ``x_i`` (own), ``components[1]`` is
 ``x_{i+1}`` (next), where ``i`` is the party number.
 
+Components are never modified in place: operations return new shares, and
+the components of protocol results are read-only (part of them was sent to
+a peer, which may still be reading that memory in-process).
+
 Local operations (no communication) are methods here; anything interactive
 is a protocol function in its own module (``arithmetic.mul``,
 ``binary.and_``, ``compare.less_than``...), which the operators call:
