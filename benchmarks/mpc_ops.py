@@ -2,8 +2,9 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/mpc_ops.py                  # in-process, N = 1,000,000
-    .venv/bin/python benchmarks/mpc_ops.py --transport tls  # 3 processes over mutual TLS (loopback)
+    .venv/bin/python benchmarks/mpc_ops.py                    # in-process and over TLS, N = 1,000,000
+    .venv/bin/python benchmarks/mpc_ops.py --transport local  # 3 threads in one process only
+    .venv/bin/python benchmarks/mpc_ops.py --transport tls    # 3 processes over mutual TLS (loopback)
     .venv/bin/python benchmarks/mpc_ops.py --size 100000 --repeat 5 --ops mul,lt
     .venv/bin/python benchmarks/mpc_ops.py --runs 4          # fastest of 4 passes over the table
 
