@@ -181,6 +181,8 @@ def _sum(compiler: _Compiler, node: ast.AST, arguments: list[Value]) -> Value:
     (value,) = arguments
     length = _vector(compiler, node, value, "sum")
     if isinstance(value, Public):
+        if value.kind != "fixed" and value.interval.magnitude * length >= 2**62:
+            raise compiler.fail(node, "public integer overflow (beyond ±2**62)")
         return compiler.fold(node, lambda: np.sum(value.value), value)
     kind = "int" if value.kind == "bool" else value.kind
     return compiler.emit(node, "sum", (value,), kind=kind, shape=(),
@@ -231,6 +233,9 @@ def _dot(compiler: _Compiler, node: ast.AST, arguments: list[Value]) -> Value:
     _vector(compiler, node, right, "dot")
     compiler.broadcast(node, left, right)
     if isinstance(left, Public) and isinstance(right, Public):
+        if "fixed" not in (left.kind, right.kind) and \
+                left.interval.magnitude * right.interval.magnitude * length >= 2**62:
+            raise compiler.fail(node, "public integer overflow (beyond ±2**62)")
         return compiler.fold(node, lambda: np.dot(left.value, right.value), left, right)
     if isinstance(left, Public) or isinstance(right, Public):
         return _sum(compiler, node, [compiler.multiply(node, left, right)])

@@ -62,6 +62,8 @@ class Operators(Builder):
         if operator == "**":
             if right.kind != "int" or right.shape != () or not 0 <= int(b) <= 64:
                 raise self.fail(node, "public ** needs an integer exponent 0..64")
+            if left.kind != "fixed" and left.interval.magnitude ** int(b) >= 2**62:
+                raise self.fail(node, "public integer overflow (beyond ±2**62)")
             return self.fold(node, lambda: np.power(a.astype(np.float64) if left.kind == "fixed"
                                                     else a, int(b)), left, right)
         if operator in ("//", "%", "/") and np.any(b == 0):

@@ -113,3 +113,12 @@ def test_checking_is_deterministic(members) -> None:
     second = members.plan(source, INCOME, [("result", "fixed")])
     assert first.parameters["compiled"].circuit == second.parameters["compiled"].circuit
     assert first.uses == second.uses
+
+
+@pytest.mark.parametrize("expression", ["2 ** 63", "sum(full(1000, 2 ** 60))", "3 ** 40",
+                                        "dot(full(10, 2 ** 31), full(10, 2 ** 31))",
+                                        "(2 ** 61) * 4", "2 ** 61 + 2 ** 61 + 2 ** 61"])
+def test_public_integer_arithmetic_never_wraps_silently(members, expression) -> None:
+    error = refused(members, f"big = {expression}\nresult = income * 0 + big")
+    assert "public integer overflow" in error.reason or "integer literal" in error.reason
+    assert error.line == 1
