@@ -17,6 +17,8 @@ The tree::
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
+    ├── PsiError                            private set intersection (offchain/psi)
+    │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── DeploymentNotFound (FileNotFoundError)
@@ -82,6 +84,14 @@ class SessionMismatch(TransportError):
 
 class TranscriptMismatch(TransportError):
     """The two ends of a link computed different transcript hashes."""
+
+
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
 
 
 class ChainError(UnseenError):

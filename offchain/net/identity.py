@@ -152,6 +152,20 @@ class NodeIdentity:
         )
         return cls(private_key, certificate)
 
+    @classmethod
+    def from_pem(cls, private_key_pem: bytes, certificate_pem: bytes) -> NodeIdentity:
+        """Build an identity from an unencrypted PEM private key and a PEM certificate."""
+        try:
+            private_key = serialization.load_pem_private_key(private_key_pem, password=None)
+            certificate = x509.load_pem_x509_certificate(certificate_pem)
+        except (ValueError, TypeError) as error:
+            raise InputError(f"not an unencrypted PEM private key and a PEM certificate: {error}") from error
+        return cls(private_key, certificate)
+
+    def __reduce__(self):
+        # Key objects do not pickle; PEM does, so identities reach spawned party processes.
+        return (NodeIdentity.from_pem, (self.private_key_pem(), self.certificate_pem()))
+
     @property
     def name(self) -> str:
         """The certificate's common name."""
@@ -221,15 +235,7 @@ class NodeIdentity:
                 )
         certificate_pem = _read(certificate_path, "certificate")
         try:
-            private_key = serialization.load_pem_private_key(key_pem, password=None)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"{key_path} is not an unencrypted PEM private key: {error}") from error
-        try:
-            certificate = x509.load_pem_x509_certificate(certificate_pem)
-        except ValueError as error:
-            raise ConfigError(f"{certificate_path} is not a PEM certificate: {error}") from error
-        try:
-            return cls(private_key, certificate)
+            return cls.from_pem(key_pem, certificate_pem)
         except InputError as error:
             raise ConfigError(f"{key_path} and {certificate_path}: {error}") from error
 

@@ -1,0 +1,46 @@
+"""Where the elliptic-curve work runs: a process pool over chunks, or inline.
+
+X25519 and the hash to the curve hold the GIL, so parallelism needs
+processes. The pool uses the ``spawn`` start method: the calling process may
+already run transport threads, and forking a threaded process is unsafe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+from offchain.errors import InputError
+
+
+class InlineExecutor(Executor):
+    """Run each submitted call at once in the calling thread (for small sets and tests)."""
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - delivered through the future
+            future.set_exception(error)
+        return future
+
+
+def default_workers() -> int:
+    """Return the number of worker processes to use: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def make_executor(workers: int | None) -> Executor:
+    """Return an executor with ``workers`` processes; 0 means inline, None means one per core."""
+    if workers is None:
+        workers = default_workers()
+    if workers < 0:
+        raise InputError(f"workers must be >= 0 (0 runs inline), got {workers}")
+    if workers == 0:
+        return InlineExecutor()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
