@@ -91,7 +91,8 @@ def prepare_arrays(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
                 f"message item {index} has dtype {array.dtype}, which cannot be sent; "
                 "only bool, integer, float and complex arrays travel between parties"
             )
-        prepared.append(np.ascontiguousarray(array))
+        # Not np.ascontiguousarray: it turns 0-d arrays into shape (1,).
+        prepared.append(array if array.flags.c_contiguous else array.copy(order="C"))
     return prepared
 
 

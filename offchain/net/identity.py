@@ -38,7 +38,7 @@ FINGERPRINT_BYTES = 32
 
 # RFC 5280 §4.1.2.5: "no well-defined expiration date". Trust rests on the pinned
 # key, so an expiry would only add a way for a session to fail years later.
-_NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+_NO_EXPIRY = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 # Peers with a clock somewhat behind ours must still accept a fresh certificate.
 _CLOCK_SKEW_ALLOWANCE = datetime.timedelta(days=1)
 
@@ -125,7 +125,7 @@ class NodeIdentity:
             raise InputError(f"a node name is 1 to 64 characters, got {name!r}")
         private_key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder()
             .subject_name(subject)

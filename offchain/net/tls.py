@@ -364,6 +364,11 @@ class TlsTransport:
         """Messages sent from this end so far."""
         return self._messages_sent
 
+    def cipher_suite(self, peer: int) -> str:
+        """Return the TLS 1.3 cipher suite negotiated on the link with ``peer``."""
+        suite, _, _ = self._sending_link(peer).connection.cipher()
+        return suite
+
     def send(self, peer: int, arrays: Sequence[np.ndarray]) -> None:
         """Queue one message of arrays for ``peer``; the arrays must not change afterwards."""
         link = self._sending_link(peer)

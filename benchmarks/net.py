@@ -1,0 +1,293 @@
+"""Transport benchmark: throughput and latency of pinned-TLS links vs the in-process transport.
+
+Prints markdown tables (paste them into benchmarks/RESULTS.md):
+
+1. Throughput: two parties send each other an ``--megabytes`` message at the
+   same time, repeatedly; MB/s per direction from the median exchange. Rows:
+   the in-process transport (threads), the TLS transport under each TLS 1.3
+   cipher suite (forced per run through an OpenSSL configuration file, since
+   Python's ssl cannot choose TLS 1.3 suites), and two references without
+   the transport (a bare TLS stream and a bare TCP stream) that show what
+   framing, transcripts and threads cost on top of the wire.
+2. Latency: median round trip of a one-element message; TLS also with a
+   10 ms one-way delay.
+3. An MPC multiplication of 1,000,000 elements, run_local vs run_tls.
+
+Run: ``.venv/bin/python benchmarks/net.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import platform
+import socket
+import ssl
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from offchain.mpc import PerParty, deal, receive_input  # noqa: E402
+from offchain.net.cluster import run_tls, run_tls_parties  # noqa: E402
+from offchain.net.handshake import client_context, server_context, tune_socket  # noqa: E402
+from offchain.net.identity import NodeIdentity  # noqa: E402
+from offchain.net.local import connect_in_process, run_local  # noqa: E402
+
+CIPHER_SUITES = {
+    "AES-256-GCM (default)": "TLS_AES_256_GCM_SHA384",
+    "AES-128-GCM": "TLS_AES_128_GCM_SHA256",
+    "ChaCha20-Poly1305": "TLS_CHACHA20_POLY1305_SHA256",
+}
+OPENSSL_CONFIG = """openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_section
+[ssl_section]
+system_default = system_default_section
+[system_default_section]
+Ciphersuites = {suite}
+"""
+
+
+# -- workers (top level: they run in spawned party processes) ----------------------
+
+
+def exchange_worker(transport, size: int, iterations: int) -> tuple[float, str]:
+    """Send and receive ``size`` bytes at once with the peer; return the median seconds and the suite."""
+    peer = 1 - transport.party
+    data = np.ones(size // 8, dtype=np.uint64)
+    seconds = _median_exchange(transport, peer, data, iterations)
+    return seconds, transport.cipher_suite(peer)
+
+
+def _median_exchange(transport, peer: int, data: np.ndarray, iterations: int) -> float:
+    transport.send(peer, [data])
+    transport.recv(peer)
+    durations = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        transport.send(peer, [data])
+        transport.recv(peer)
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations)
+
+
+def ping_pong_worker(transport, iterations: int) -> float:
+    """Party 0 sends one element, party 1 echoes it; return party 0's median round trip."""
+    one = np.ones(1, dtype=np.uint64)
+    durations = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        if transport.party == 0:
+            transport.send(1, [one])
+            transport.recv(1)
+        else:
+            transport.send(0, transport.recv(0))
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations)
+
+
+def multiply_worker(runtime, x_payload, y_payload, repetitions: int) -> float:
+    """Multiply two shared vectors ``repetitions`` times; return the median seconds per product."""
+    x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
+    durations = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        _ = x * y
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations)
+
+
+def raw_stream_worker(role: int, use_tls: bool, identities, ports, results, size: int, iterations: int) -> None:
+    """Two connections (one per direction) without framing, transcripts or threads beyond one writer."""
+    own, other = identities[role], identities[1 - role]
+    if role == 0:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            ports.put(listener.getsockname()[1])
+            streams = []
+            for _ in range(2):
+                sock, _ = listener.accept()
+                tune_socket(sock)
+                streams.append(
+                    server_context(own, other.certificate_der()).wrap_socket(sock, server_side=True)
+                    if use_tls else sock
+                )
+        outgoing, incoming = streams
+    else:
+        port = ports.get()
+        streams = []
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", port))
+            tune_socket(sock)
+            streams.append(client_context(own).wrap_socket(sock) if use_tls else sock)
+        incoming, outgoing = streams
+    payload = np.ones(size, dtype=np.uint8)
+    received = np.empty(size, dtype=np.uint8)
+    view = memoryview(received)
+
+    def send_all() -> None:
+        for _ in range(iterations + 1):
+            outgoing.sendall(payload.data)
+
+    writer = threading.Thread(target=send_all)
+    writer.start()
+    durations = []
+    for index in range(iterations + 1):
+        start = time.perf_counter()
+        filled = 0
+        while filled < size:
+            filled += incoming.recv_into(view[filled:], size - filled)
+        if index:  # the first one includes the writer's start
+            durations.append(time.perf_counter() - start)
+    writer.join()
+    results.put(statistics.median(durations))
+    for stream in streams:
+        stream.close()
+
+
+# -- measurements ---------------------------------------------------------------------
+
+
+def in_process_exchange(size: int, iterations: int) -> float:
+    transports = connect_in_process(2)
+    medians = [0.0, 0.0]
+
+    def run(party: int) -> None:
+        data = np.ones(size // 8, dtype=np.uint64)
+        medians[party] = _median_exchange(transports[party], 1 - party, data, iterations)
+
+    threads = [threading.Thread(target=run, args=(party,)) for party in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return max(medians)
+
+
+def in_process_ping_pong(iterations: int) -> float:
+    transports = connect_in_process(2)
+    medians = [0.0, 0.0]
+
+    def run(party: int) -> None:
+        medians[party] = ping_pong_worker(transports[party], iterations)
+
+    threads = [threading.Thread(target=run, args=(party,)) for party in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return medians[0]
+
+
+@contextlib.contextmanager
+def cipher_suite(suite: str):
+    """Make party processes started inside the block negotiate only ``suite``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cnf", delete=False) as config:
+        config.write(OPENSSL_CONFIG.format(suite=suite))
+    previous = os.environ.get("OPENSSL_CONF")
+    os.environ["OPENSSL_CONF"] = config.name
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["OPENSSL_CONF"]
+        else:
+            os.environ["OPENSSL_CONF"] = previous
+        os.unlink(config.name)
+
+
+def tls_exchange(size: int, iterations: int, identities) -> tuple[float, str]:
+    outcomes = run_tls_parties(exchange_worker, size, iterations, parties=2, identities=identities)
+    suites = {suite for _, suite in outcomes}
+    return max(seconds for seconds, _ in outcomes), "/".join(sorted(suites))
+
+
+def raw_exchange(use_tls: bool, size: int, iterations: int, identities) -> float:
+    context = multiprocessing.get_context("spawn")
+    ports, results = context.Queue(), context.Queue()
+    processes = [
+        context.Process(target=raw_stream_worker, args=(role, use_tls, identities, ports, results, size, iterations))
+        for role in range(2)
+    ]
+    for process in processes:
+        process.start()
+    medians = [results.get(timeout=300) for _ in processes]
+    for process in processes:
+        process.join()
+    return max(medians)
+
+
+def machine_description() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {ssl.OPENSSL_VERSION}, "
+        f"numpy {np.__version__}; load average at start {load} (the machine is shared)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--megabytes", type=int, default=8, help="message size for throughput (default 8)")
+    options = parser.parse_args()
+    iterations = 5 if options.quick else 40
+    size = options.megabytes << 20
+    identities = (NodeIdentity.generate("bench-0"), NodeIdentity.generate("bench-1"))
+
+    print(f"Machine: {machine_description()}\n")
+    print(f"### Throughput: {options.megabytes} MB messages exchanged both ways at once, median of {iterations}\n")
+    print("| link | MB/s per direction | vs in-process |")
+    print("|---|---:|---:|")
+    in_process = in_process_exchange(size, iterations)
+    print(f"| in-process transport (2 threads, transcripts) | {size / in_process / 1e6:,.0f} | 1.00 |")
+    for label, suite in CIPHER_SUITES.items():
+        with cipher_suite(suite):
+            seconds, negotiated = tls_exchange(size, iterations, identities)
+        if negotiated != suite:
+            raise RuntimeError(f"asked for {suite} but the parties negotiated {negotiated}")
+        print(f"| TLS transport, {label} | {size / seconds / 1e6:,.0f} | {in_process / seconds:.2f} |")
+    for label, use_tls in (("bare TLS stream (no framing, transcripts)", True), ("bare TCP stream", False)):
+        seconds = raw_exchange(use_tls, size, iterations, identities)
+        print(f"| reference: {label} | {size / seconds / 1e6:,.0f} | {in_process / seconds:.2f} |")
+
+    round_trips = 200 if options.quick else 2000
+    print(f"\n### Latency: round trip of a one-element message, median of {round_trips}\n")
+    print("| link | round trip |")
+    print("|---|---:|")
+    print(f"| in-process transport | {in_process_ping_pong(round_trips) * 1e6:,.0f} µs |")
+    (tls_round_trip, _) = run_tls_parties(ping_pong_worker, round_trips, parties=2, identities=identities)
+    print(f"| TLS transport | {tls_round_trip * 1e6:,.0f} µs |")
+    (delayed, _) = run_tls_parties(
+        ping_pong_worker, max(10, round_trips // 100), parties=2, identities=identities, one_way_delay=0.010
+    )
+    print(f"| TLS transport, one_way_delay=10 ms | {delayed * 1e3:,.1f} ms |")
+
+    elements, repetitions = 1_000_000, (3 if options.quick else 15)
+    rng = np.random.default_rng(0)
+    x_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
+    y_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
+    print(f"\n### MPC: integer multiplication of {elements:,} elements (1 round, 8 MB per party), median of {repetitions}\n")
+    print("| runner | seconds | vs in-process |")
+    print("|---|---:|---:|")
+    local = max(run_local(multiply_worker, x_payload, y_payload, repetitions).results)
+    print(f"| run_local (3 threads) | {local:.3f} | 1.00 |")
+    over_tls = max(run_tls(multiply_worker, x_payload, y_payload, repetitions).results)
+    print(f"| run_tls (3 processes, TLS loopback) | {over_tls:.3f} | {over_tls / local:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
