@@ -19,6 +19,7 @@ The tree::
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
+    ├── ModelNotFound (LookupError)         a compute node keeps no shares of the model (offchain/ml)
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── DeploymentNotFound (FileNotFoundError)
@@ -92,6 +93,10 @@ class PsiError(UnseenError):
 
 class PsiProtocolError(PsiError):
     """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
+class ModelNotFound(UnseenError, LookupError):
+    """A compute node keeps no shares of the requested model (it lives at its training job's nodes)."""
 
 
 class ChainError(UnseenError):

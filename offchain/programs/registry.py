@@ -53,3 +53,4 @@ def _load_builtin_programs() -> None:
     _loaded = True
     # Built-in programs are listed here explicitly as they land, e.g.:
     #   from offchain.stats import program as _statistics  # noqa: F401
+    from offchain.ml import programs as _model_programs  # noqa: F401  (logreg_train, logreg_predict)
