@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from offchain.errors import InputError
+from offchain.errors import InputError, MpcError
 from offchain.mpc.ring import RING_BITS, RING_DTYPE
 from offchain.mpc.runtime import Runtime, check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
@@ -60,9 +60,20 @@ _ONE = np.uint64(1)
 _MSB_SHIFT = np.uint64(RING_BITS - 1)
 
 
-def _check_shift(shift: int) -> None:
-    if not 1 <= shift < OFFSET_BITS:
-        raise InputError(f"truncation shift must lie in [1, {OFFSET_BITS}), got {shift}")
+def _shift_array(shift: int | np.ndarray, size: int) -> np.uint64 | np.ndarray:
+    """Validate a public shift (one for all elements, or one per element) and return it as uint64."""
+    shifts = np.asarray(shift)
+    if shifts.dtype.kind not in "iu":
+        raise InputError(f"truncation shifts must be integers, got dtype {shifts.dtype}")
+    if shifts.size and (shifts.min() < 1 or shifts.max() >= OFFSET_BITS):
+        raise InputError(
+            f"truncation shifts must lie in [1, {OFFSET_BITS}), got {shifts.min()}..{shifts.max()}"
+        )
+    if shifts.ndim == 0:
+        return np.uint64(int(shifts))
+    if shifts.shape != (size,):
+        raise InputError(f"per-element shifts must have shape ({size},), got {shifts.shape}")
+    return shifts.astype(np.uint64)
 
 
 def truncate_terms(
@@ -81,47 +92,68 @@ def truncate_terms(
     Requires ``|sum of terms| < 2**62``; see the module docstring. ``helper``
     is taken from the runtime's rotation unless the caller already took it.
     """
-    _check_shift(shift)
+    shifts = _shift_array(shift, term.size)
     if helper is None:
         helper = runtime.take_helper()
     final_shape = term.shape
-    return _truncate_flat(runtime, term.reshape(-1), shift, helper_term_travels, helper).reshape(
+    return _truncate_flat(runtime, term.reshape(-1), shifts, helper_term_travels, helper).reshape(
         (2, *final_shape)
     )
 
 
+def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
+    """Smallest word type for the halves of ``msb(r)``: they only matter mod ``2**shift``."""
+    largest = int(np.max(shift)) if np.size(shift) else 1
+    for bits in (8, 16, 32):
+        if largest <= bits:
+            return np.dtype(f"u{bits // 8}")
+    return RING_DTYPE
+
+
 def _truncate_flat(
-    runtime: Runtime, term: np.ndarray, shift: int, helper_term_travels: bool, helper: int
+    runtime: Runtime,
+    term: np.ndarray,
+    shift_u: np.uint64 | np.ndarray,
+    helper_term_travels: bool,
+    helper: int,
 ) -> np.ndarray:
     opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
     shape = term.shape
-    shift_u = np.uint64(shift)
     party = runtime.party
+    half_dtype = _msb_dtype(shift_u)
 
     if party == helper:
         mask = runtime.prg_next.random(shape)  # r_A, shared with A
         np.add(mask, runtime.prg_previous.random(shape), out=mask)  # + r_B, shared with B
-        high = np.right_shift(mask, shift_u)
-        msb = np.right_shift(mask, _MSB_SHIFT)
-        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = t - t_A
-        np.subtract(msb, runtime.prg_next.random(shape), out=msb)  # m_B = m - m_A
-        own = runtime.prg_previous.random(shape)  # component H, shared with B
-        following = runtime.prg_next.random(shape)  # component A, shared with A
-        to_b = [term, high, msb] if helper_term_travels else [high, msb]
-        sends = {opener_b: to_b}
+        sends: dict[int, list[np.ndarray]] = {}
         if helper_term_travels:
-            sends[opener_a] = [term]
+            # The helper's term goes to both openers, hidden by randomness only the helper knows.
+            private = runtime.prg_private.random(shape)
+            np.add(mask, private, out=private)  # r = r_A + r_B + rho, the mask of c
+            masked_term = np.add(term, private)
+            np.subtract(masked_term, mask, out=masked_term)  # term + rho
+            mask = private
+            sends[opener_a] = [masked_term]
+        high = np.right_shift(mask, shift_u)
+        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
+        msb = np.right_shift(mask, _MSB_SHIFT).astype(half_dtype)
+        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        runtime.prg_next.fill(components[1, ...])  # component A, shared with A
+        runtime.prg_previous.fill(components[0, ...])  # component H, shared with B
+        sends[opener_b] = [masked_term, high, msb] if helper_term_travels else [high, msb]
         runtime.exchange(sends)
         runtime.exchange()
-        return np.stack((own, following))
+        return components
 
     if party == opener_a:
         masked = runtime.prg_previous.random(shape)  # r_A
         np.add(masked, term, out=masked)
         np.add(masked, _OFFSET, out=masked)
         high_half = runtime.prg_previous.random(shape)  # t_A
-        msb_half = runtime.prg_previous.random(shape)  # m_A
-        component_a = runtime.prg_previous.random(shape)
+        msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        component_a = runtime.prg_previous.fill(components[0, ...])
         receive = [opener_b, helper] if helper_term_travels else [opener_b]
         received = runtime.exchange({opener_b: [masked]}, receive)
         (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
@@ -136,21 +168,24 @@ def _truncate_flat(
         received = runtime.exchange({opener_b: [half]}, [opener_b])
         (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
         check_received(other_half, half, opener_b, "truncation")
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        components[0] = component_a
         np.add(half, other_half, out=components[1, ...])  # component B
         return components
 
     # opener B
     masked = runtime.prg_next.random(shape)  # r_B
     np.add(masked, term, out=masked)
-    component_h = runtime.prg_next.random(shape)
+    components = np.empty((2, *shape), dtype=RING_DTYPE)
+    component_h = runtime.prg_next.fill(components[1, ...])
     received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
     expected = 3 if helper_term_travels else 2
     from_helper = expect_arrays(received[helper], expected, helper, "truncation")
-    for array in from_helper:
+    for array in from_helper[:-1]:
         check_received(array, masked, helper, "truncation")
     high_half, msb_half = from_helper[-2], from_helper[-1]
+    if msb_half.dtype != half_dtype or msb_half.shape != shape:
+        raise MpcError(
+            f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half"
+        )
     (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(from_a, masked, opener_a, "truncation")
     opened = np.add(masked, from_a)
@@ -161,9 +196,7 @@ def _truncate_flat(
     received = runtime.exchange({opener_a: [half]}, [opener_a])
     (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(other_half, half, opener_a, "truncation")
-    components = np.empty((2, *shape), dtype=RING_DTYPE)
     np.add(half, other_half, out=components[0, ...])  # component B
-    components[1] = component_h
     return components
 
 
@@ -171,7 +204,7 @@ def _opened_half(
     opened: np.ndarray,
     high_half: np.ndarray,
     msb_half: np.ndarray,
-    shift: np.uint64,
+    shift: np.uint64 | np.ndarray,
     public_part: bool,
 ) -> np.ndarray:
     """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
@@ -181,7 +214,7 @@ def _opened_half(
     """
     no_wrap = np.right_shift(opened, _MSB_SHIFT)
     np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
-    np.multiply(no_wrap, msb_half, out=no_wrap)
+    np.multiply(no_wrap, msb_half, out=no_wrap, casting="unsafe")
     np.left_shift(no_wrap, np.uint64(RING_BITS) - shift, out=no_wrap)
     np.subtract(no_wrap, high_half, out=no_wrap)
     if public_part:
@@ -223,7 +256,7 @@ def mul_truncate(x: FixedPointShare, y: FixedPointShare) -> FixedPointShare:
         raise InputError(
             f"fixed-point operands have {x.fractional_bits} and {y.fractional_bits} fractional bits"
         )
-    term = product_terms(x, y)
+    term = product_terms(x, y, mask=False)
     components = truncate_terms(x.runtime, term, x.fractional_bits, helper_term_travels=True)
     return FixedPointShare(x.runtime, components, x.fractional_bits)
 
@@ -234,3 +267,41 @@ def truncate_product_terms(
     """Truncate masked additive product terms (from a dot or matrix product) into a fixed-point share."""
     components = truncate_terms(runtime, term, fractional_bits, helper_term_travels=True)
     return FixedPointShare(runtime, components, fractional_bits)
+
+
+def additive_terms(share: ArithmeticShare) -> np.ndarray:
+    """Return this party's additive term of ``share`` for :func:`truncate_many`: its own component.
+
+    The three own components sum to the value; the truncation protocol masks
+    the terms it sends, so no extra randomness is needed here.
+    """
+    return np.array(share.components[0, ...], dtype=RING_DTYPE)
+
+
+def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """Truncate several values in one protocol run (2 rounds); return their ``[own, next]``.
+
+    ``items`` holds ``(term, shift)`` pairs: ``term`` is this party's
+    additive term of the value (from :func:`offchain.mpc.arithmetic.raw_product_terms`,
+    :func:`additive_terms` or a sum of those), ``shift`` the public number of bits to drop.
+    """
+    if not items:
+        return []
+    flat = [np.asarray(term).reshape(-1) for term, _ in items]
+    distinct = {int(shift) for _, shift in items}
+    if len(distinct) == 1:
+        shifts: int | np.ndarray = distinct.pop()
+    else:
+        shifts = np.concatenate(
+            [
+                np.full(part.size, shift, dtype=np.uint64)
+                for part, (_, shift) in zip(flat, items, strict=True)
+            ]
+        )
+    joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
+    result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)
+    outputs, start = [], 0
+    for part, (term, _) in zip(flat, items, strict=True):
+        outputs.append(result[:, start : start + part.size].reshape((2, *np.shape(term))))
+        start += part.size
+    return outputs

@@ -1,0 +1,86 @@
+"""The magnitude of a shared value as a power of two: its top bit, one-hot, and powers from it.
+
+Division, square root and logarithm all start by writing ``|Y| = a * 2**(k+1)``
+with ``a`` in ``[1/2, 1]`` (``Y`` the integer encoding, ``k`` the position of
+its top bit). In SecretFlow SPU's style:
+
+1. A2B gives the bits of ``Y`` (8 rounds); the sign bit ``s`` is bit 63.
+2. ``t = Y ^ fill(s)`` is ``Y`` for ``Y >= 0`` and ``~Y = |Y| - 1`` otherwise
+   (local); a prefix OR from the top (6 rounds) turns ``t`` into
+   ``S = 2**(k+1) - 1`` and ``h = S ^ (S >> 1) = 2**k`` is one-hot. Using
+   ``|Y| - 1`` for negative ``Y`` puts ``a`` in ``(1/2, 1]`` there, which
+   every caller accepts.
+3. Any function of ``k`` of the form ``2**f(k)`` is a *local* bit
+   rearrangement of ``h`` (one bit is set, so XOR acts as OR), e.g.
+   ``reverse(h) >> 3 = 2**(60 - k)``; one batched B2A (9 rounds) turns the
+   rearranged words into arithmetic sharings.
+
+Every party learns nothing: all steps are on shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from offchain.mpc import binary
+from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic, boolean_to_arithmetic
+from offchain.mpc.ring import fill_with_bit, reverse_bits
+from offchain.mpc.shares import ArithmeticShare, BooleanShare
+
+TOP_BIT_LIMIT = 60  # |Y| < 2**61 keeps the normalising power 2**(60 - k) an integer
+
+
+@dataclass(frozen=True)
+class TopBit:
+    """The boolean view of a value's magnitude (flattened to one dimension).
+
+    ``one_hot``: components of ``2**k``; ``prefix``: of ``2**(k+1) - 1``;
+    ``sign``: of the sign bit as 0/1 words. All ``(2, n)`` uint64.
+    """
+
+    one_hot: np.ndarray
+    prefix: np.ndarray
+    sign: np.ndarray
+
+
+def top_bit(y: ArithmeticShare) -> TopBit:
+    """Return the one-hot top bit of ``|y|`` (``|y| - 1`` for negative ``y``), 14 rounds."""
+    runtime = y.runtime
+    bits = arithmetic_to_boolean(y.reshape(-1)).components
+    sign_fill = fill_with_bit(bits, 63)
+    magnitude = np.bitwise_xor(bits, sign_fill)
+    prefix = binary.or_prefix_from_top(runtime, magnitude)
+    one_hot = np.bitwise_xor(prefix, np.right_shift(prefix, np.uint64(1)))
+    sign = np.right_shift(bits, np.uint64(63))
+    return TopBit(one_hot=one_hot, prefix=prefix, sign=sign)
+
+
+def reversed_power(one_hot: np.ndarray, exponent_at_zero: int) -> np.ndarray:
+    """Return components of ``2**(exponent_at_zero - k)`` (0 where that exponent is negative).
+
+    ``exponent_at_zero`` must lie in [0, 63]; local (word reversal and a shift).
+    """
+    return np.right_shift(reverse_bits(one_hot), np.uint64(63 - exponent_at_zero))
+
+
+def prefix_bit(prefix: np.ndarray, position: int) -> np.ndarray:
+    """Return components of the 0/1 flag ``k >= position`` (bit ``position`` of the prefix OR)."""
+    return np.bitwise_and(np.right_shift(prefix, np.uint64(position)), np.uint64(1))
+
+
+def to_arithmetic(runtime, words: list[np.ndarray]) -> list[ArithmeticShare]:
+    """B2A several ``(2, n)`` uint64 word arrays in one run (9 rounds)."""
+    joined = BooleanShare(runtime, np.concatenate(words, axis=1))
+    converted = boolean_to_arithmetic(joined).components
+    n = words[0].shape[1]
+    return [ArithmeticShare(runtime, converted[:, i * n : (i + 1) * n]) for i in range(len(words))]
+
+
+def bits_to_integers(runtime, bits: list[np.ndarray]) -> list[ArithmeticShare]:
+    """Inject several ``(2, n)`` arrays of 0/1 words in one run (2 rounds)."""
+    joined = BooleanShare(runtime, np.concatenate(bits, axis=1))
+    converted = bits_to_arithmetic(joined).components
+    n = bits[0].shape[1]
+    return [ArithmeticShare(runtime, converted[:, i * n : (i + 1) * n]) for i in range(len(bits))]
