@@ -38,6 +38,7 @@ from offchain.psi.tags import agree_tag_key
 
 PROTOCOL_VERSION = 1
 TAG_BATCH = 1 << 20  # tags per message: 16 MiB, bounded memory at 10**8 keys
+MAX_SET_SIZE = 1 << 31  # distinct keys an owner may announce
 
 KIND_HELLO = 11
 KIND_TAGS = 12
@@ -111,10 +112,10 @@ def assisted_psi_owner(
 
     stats = {"seconds": 0.0, "bytes_sent": 0}
     if not receivers_mask >> me & 1:
+        sizes = _receive_sizes(transport, matcher)
         stats.update(
             seconds=time.perf_counter() - started, bytes_sent=transport.bytes_sent - bytes_before
         )
-        sizes = _receive_sizes(transport, matcher)
         return PsiResult(
             own_size=len(distinct), peer_size=sizes[owners.index(peer_owner)], stats=stats
         )
@@ -180,7 +181,7 @@ def receive_owner_tags(transport: Transport, owner: int) -> tuple[np.ndarray, np
     if len(message) != 2 or message[0].shape != (1,) or int(message[0][0]) != KIND_HELLO:
         raise PsiProtocolError(f"party {owner} did not open with a PSI HELLO")
     hello = message[1]
-    if hello.dtype != np.int64 or hello.shape != (5,) or hello[4] < 0:
+    if hello.dtype != np.int64 or hello.shape != (5,) or not 0 <= hello[4] <= MAX_SET_SIZE:
         raise PsiProtocolError(f"malformed HELLO from party {owner}: {hello!r}")
     size = int(hello[4])
     tags = np.empty((size, 2), dtype=np.uint64)

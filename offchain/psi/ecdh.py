@@ -50,6 +50,7 @@ from offchain.psi.shuffle import secure_permutation
 PROTOCOL_VERSION = 1
 DEFAULT_BATCH_SIZE = 4096
 MAX_BATCH_SIZE = 1 << 20
+MAX_SET_SIZE = 1 << 31  # distinct keys a peer may announce (16 bytes of tags each)
 INLINE_BELOW = 8192  # distinct keys; below this the default runs the curve work inline
 
 KIND_HELLO = 1
@@ -208,7 +209,10 @@ class _EcdhRun:
                 )
         self.peer_size = int(theirs[4])
         self.peer_batch_size = int(theirs[5])
-        if self.peer_size < 0 or not 1 <= self.peer_batch_size <= MAX_BATCH_SIZE:
+        if (
+            not 0 <= self.peer_size <= MAX_SET_SIZE
+            or not 1 <= self.peer_batch_size <= MAX_BATCH_SIZE
+        ):
             raise PsiProtocolError(f"party {self.peer} announced invalid sizes {theirs.tolist()}")
 
     def _receive_loop(self, expected: int) -> None:

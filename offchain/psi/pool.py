@@ -36,11 +36,22 @@ def default_workers() -> int:
 
 
 def make_executor(workers: int | None) -> Executor:
-    """Return an executor with ``workers`` processes; 0 means inline, None means one per core."""
+    """Return an executor with ``workers`` processes; 0 means inline, None means one per core.
+
+    A daemonic process (such as a party process of ``offchain.net.cluster``)
+    may not start children: there None means inline and a positive count is
+    refused with the fix.
+    """
+    daemonic = multiprocessing.current_process().daemon
     if workers is None:
-        workers = default_workers()
+        workers = 0 if daemonic else default_workers()
     if workers < 0:
         raise InputError(f"workers must be >= 0 (0 runs inline), got {workers}")
+    if workers and daemonic:
+        raise InputError(
+            f"this process ({multiprocessing.current_process().name}) is daemonic and cannot start "
+            f"{workers} curve worker processes; pass workers=0, or run the party in a non-daemonic process"
+        )
     if workers == 0:
         return InlineExecutor()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

@@ -165,3 +165,24 @@ def test_a_malformed_batch_is_a_protocol_error():
 
     with pytest.raises(PsiProtocolError, match=r"expected uint8 \(2, 32\)"):
         run_parties([lambda transport: ecdh_psi(transport, 1, [1, 2, 3], workers=0), bad_peer])
+
+
+def test_a_daemonic_process_runs_the_curve_work_inline_or_says_why_not(monkeypatch):
+    import multiprocessing
+
+    from offchain.psi.pool import InlineExecutor, make_executor
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    assert isinstance(make_executor(None), InlineExecutor)
+    with pytest.raises(InputError, match="daemonic and cannot start 2 curve worker"):
+        make_executor(2)
+
+
+def test_an_absurd_announced_size_is_refused_before_allocating():
+    def boasting_peer(transport):
+        hello = np.array([ecdh.PROTOCOL_VERSION, 1, Reveal.INTERSECTION.value, 0b11, 1 << 40, 100])
+        transport.send(0, [np.array([ecdh.KIND_HELLO, 0, 0]), hello])
+        transport.recv(0)
+
+    with pytest.raises(PsiProtocolError, match="announced invalid sizes"):
+        run_parties([lambda transport: ecdh_psi(transport, 1, [1], workers=0), boasting_peer])

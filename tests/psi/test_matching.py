@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from offchain.errors import PsiError
 from offchain.psi.matching import count_matches, match_tags, rows_by_group, tags_from_bytes
@@ -74,3 +76,16 @@ def test_rows_by_group_lists_rows_per_group_in_the_given_order():
     assert offsets.tolist() == [0, 2, 3, 5]
     rows, offsets = rows_by_group(np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert rows.size == 0 and offsets.tolist() == [0]
+
+
+@given(
+    st.sets(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 1)), max_size=40),
+    st.sets(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 1)), max_size=40),
+)
+def test_matching_equals_set_intersection_even_with_many_first_word_ties(left_set, right_set):
+    # First words drawn from {0..3}: ties everywhere, so the exact fallback is exercised.
+    left = np.array(sorted(left_set), dtype=np.uint64).reshape(-1, 2)
+    right = np.array(sorted(right_set, reverse=True), dtype=np.uint64).reshape(-1, 2)
+    left_index, right_index = match_tags(left, right)
+    assert np.array_equal(left[left_index], right[right_index])
+    assert {tuple(row) for row in left[left_index].tolist()} == left_set & right_set
