@@ -343,11 +343,19 @@ class TlsTransport:
         return suite
 
     def send(self, peer: int, arrays: Sequence[np.ndarray]) -> None:
-        """Queue one message of arrays for ``peer``; the arrays must not change afterwards."""
+        """Queue one message of arrays for ``peer``; the arrays become read-only.
+
+        The writer thread sends and hashes them later, so a change after
+        ``send`` would reach the peer or the transcript half-made: freezing
+        them turns that mistake into an immediate error, as the in-process
+        transport does.
+        """
         link = self._sending_link(peer)
         if link.failure is not None:
             raise link.failure
         prepared = prepare_arrays(arrays)
+        for array in prepared:
+            array.flags.writeable = False
         link.put(FrameKind.DATA, prepared)
         self._bytes_sent += sum(array.nbytes for array in prepared)
         self._messages_sent += 1
