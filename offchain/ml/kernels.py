@@ -1,9 +1,9 @@
 """Fused MPC kernels for training and scoring, built on the engine's public protocols.
 
-The engine offers one-round products (``arithmetic.product_terms``: a
-party's masked additive term of ``x * y``) and truncation of additive terms
-(``truncation.truncate_terms``, 2 rounds, stochastic rounding). Training
-fuses them further:
+The engine offers products as additive terms (``arithmetic.raw_product_terms``)
+and truncation of additive terms (``truncation.truncate_terms``, 2 rounds,
+stochastic rounding, which masks every term it sends). Training fuses them
+further:
 
 * :func:`matrix_vector_term` — the additive term of ``X @ v`` (local);
 * :func:`truncate_scaled` — from one additive term ``T`` of scale
@@ -43,26 +43,24 @@ from offchain.mpc.truncation import truncate_terms
 
 
 def matrix_vector_term(matrix: ArithmeticShare, vector: ArithmeticShare) -> np.ndarray:
-    """Return this party's masked additive term of ``matrix @ vector`` (local, no rounds).
+    """Return this party's additive term of ``matrix @ vector`` (local, no rounds).
 
-    ``matrix`` is (m, k) and ``vector`` (k,), or ``vector`` (m,) with the
-    product taken as ``vector @ matrix`` when ``matrix`` is (m, k) and the
-    caller passes ``transpose=True`` through :func:`vector_matrix_term`.
-    Replicated product (Araki et al.): ``X_i (v_i + v_{i+1}) + X_{i+1} v_i + alpha_i``.
+    ``matrix`` is (m, k), ``vector`` (k,). Replicated product (Araki et al.):
+    ``X_i (v_i + v_{i+1}) + X_{i+1} v_i``. The term is *unmasked*: it may
+    only go into the truncation protocol, which masks every term it sends
+    (the helper's with randomness of its own), never be sent as it is.
     """
     xc, vc = matrix.components, vector.components
     term = xc[0] @ np.add(vc[0], vc[1])
     term += xc[1] @ vc[0]
-    term += matrix.runtime.zero_sharing(term.shape)
     return term
 
 
 def vector_matrix_term(vector: ArithmeticShare, matrix: ArithmeticShare) -> np.ndarray:
-    """Return this party's masked additive term of ``vector @ matrix`` (local, no rounds)."""
+    """Return this party's unmasked additive term of ``vector @ matrix`` (local; see above)."""
     vc, xc = vector.components, matrix.components
     term = np.add(vc[0], vc[1]) @ xc[0]
     term += vc[0] @ xc[1]
-    term += matrix.runtime.zero_sharing(term.shape)
     return term
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from offchain.errors import InputError
 from offchain.mpc import binary
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic
 from offchain.mpc.ring import RING_DTYPE, to_ring
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare
@@ -72,7 +72,7 @@ def _fixed(runtime, components: np.ndarray, bits: int = WORKING_BITS) -> FixedPo
 
 def _truncate_product(x: ArithmeticShare, y: ArithmeticShare, shift: int, bits: int) -> FixedPointShare:
     """Return ``x * y / 2**shift`` as a fixed-point sharing with ``bits`` fractional bits (2 rounds)."""
-    term = product_terms(x, y)
+    term = raw_product_terms(x, y)
     return _fixed(x.runtime, truncate_terms(x.runtime, term, shift, helper_term_travels=True), bits)
 
 

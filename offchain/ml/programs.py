@@ -54,7 +54,12 @@ from offchain.ml.owner import (
     read_input,
     scaled_features,
 )
-from offchain.ml.ranges import inverse_std_bits, standardized_bound, weight_limit
+from offchain.ml.ranges import (
+    coarse_score_shift,
+    inverse_std_bits,
+    standardized_bound,
+    weight_limit,
+)
 from offchain.ml.reference import sigmoid
 from offchain.ml.schedule import validation_mask
 from offchain.ml.sgd import train_logistic
@@ -68,12 +73,14 @@ from offchain.ml.spec import (
     parse_train_text,
 )
 from offchain.ml.standardize import Standardizer, combine_moments, fit_standardizer, owner_moments
+from offchain.mpc.arithmetic import raw_product_terms
 from offchain.mpc.compare import sign_bit
 from offchain.mpc.fixedpoint import DEFAULT_FRACTIONAL_BITS, FixedPoint
 from offchain.mpc.opening import reveal
 from offchain.mpc.runtime import Runtime
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share
 from offchain.mpc.sharing import share_public
+from offchain.mpc.truncation import truncate_many
 from offchain.programs.base import (
     Catalog,
     ColumnUse,
@@ -582,12 +589,12 @@ class LogisticPredict:
         if partition == "columns":
             steps.insert(0, Step("owners, pairwise", "ECDH-PSI on the keys; rows ordered by key"))
         steps.append(Step("compute nodes", f"load their shares of model {spec.card.model_hash[:16]}…"))
-        steps.append(Step("MPC on 3 nodes", "standardise, range-check, score z = w.x + b"))
+        steps.append(Step("MPC on 3 nodes", "standardise, score z = w.x' + b, check the scores' range"))
         disclosures = [
             Disclosure("requester", "one logit per scored row (probabilities follow), in the order of input 0's "
                        "rows (column split: ascending key)"),
-            Disclosure("compute nodes", "the number of rows; one bit (whether every standardised value is within "
-                       "the model's range)"),
+            Disclosure("compute nodes", "the number of rows; for standardised models one bit (whether every "
+                       "score is within the fixed-point range)"),
         ]
         if partition == "columns":
             disclosures.append(Disclosure("owners", "which of their keys all owners share"))
@@ -659,25 +666,69 @@ class LogisticPredict:
             raise InputError(
                 f"the inputs provide {features.shape[1]} features, the model has {model['parameters'].shape[0] - 1}"
             )
-        if descriptor["standardize"]:
-            standardized = Standardizer(model["means"], model["inverse_std"]).apply(features)
-            bound = float(descriptor["feature_bound"])
-            encoded = FixedPoint(FRACTIONAL_BITS).encode(bound)
-            flat = standardized.components.reshape(2, -1)
-            differences = np.concatenate([_shift(np.negative(flat), encoded, runtime), _shift(flat, encoded, runtime)], axis=1)
-            outside = sign_bits(ArithmeticShare(runtime, differences)).sum()
-            if _open_flag(outside):
-                raise FixedPointOverflow(
-                    f"some rows lie more than {bound:g} standard deviations from the training data on some "
-                    f"feature: model {spec.card.model_hash[:16]}… cannot score them reliably. Check those rows "
-                    f"(units, scales) or retrain with them"
-                )
-            features = standardized
-        return {"scores": _scores(features, model["parameters"])}
+        if not descriptor["standardize"]:
+            # raw features within the owners' checked limit: the weight limit bounds every score
+            return {"scores": _scores(features, model["parameters"])}
+        standardizer = Standardizer(model["means"], model["inverse_std"])
+        scores = score_standardized(
+            runtime, standardizer, features, model["parameters"], float(descriptor["weight_limit"])
+        )
+        return {"scores": scores}
 
     def decode(self, plan: Plan, outputs: Mapping[str, np.ndarray]) -> Scores:
         logits = np.asarray(outputs["scores"], dtype=np.float64)
         return Scores(logits, sigmoid(logits), plan.parameters["spec"].card.model_hash)
+
+
+SCORE_CHECK_BITS = 28  # scores of new rows must stay below 2**28 (the truncation allows 2**30)
+
+
+def score_standardized(
+    runtime: Runtime, standardizer: Standardizer, features: FixedPointShare, parameters: FixedPointShare,
+    weight_bound: float,
+) -> FixedPointShare:
+    """Return the scores of raw rows under a standardised model; refuse rows whose scores could wrap.
+
+    23 rounds; opens one bit (whether some score exceeds ``±2**28``), and raises
+    ``FixedPointOverflow`` at every party when it is set.
+    """
+    scores, coarse, shift = _standardized_scores(runtime, standardizer, features, parameters, weight_bound)
+    limit = FixedPoint(features.fractional_bits).encode(2.0 ** (SCORE_CHECK_BITS - shift))
+    flat = coarse.components
+    differences = np.concatenate([_shift(np.negative(flat), limit, runtime), _shift(flat, limit, runtime)], axis=1)
+    if _open_flag(sign_bits(ArithmeticShare(runtime, differences)).sum()):
+        raise FixedPointOverflow(
+            f"some rows lie so far from the model's training data that their scores exceed "
+            f"±2**{SCORE_CHECK_BITS}: check those rows (units, scales) before scoring them"
+        )
+    return scores
+
+
+def _standardized_scores(
+    runtime: Runtime, standardizer: Standardizer, features: FixedPointShare, parameters: FixedPointShare,
+    weight_bound: float,
+) -> tuple[FixedPointShare, FixedPointShare, int]:
+    """Return ``z = w . x' + b``, a coarse ``z / 2**s`` that cannot wrap, and ``s``; 4 rounds.
+
+    A new row may lie far from the training data, so ``x'`` is only bounded by the
+    standardisation's no-wrap guarantee and ``z`` itself could wrap. The coarse copy is computed
+    from ``x' / 2**s`` (truncated in the same protocol run as ``x'``) and always holds the true
+    score up to ``2**s (d + 1) W 2**-f``; when it is within ``±2**(28 - s)``, ``|z| < 2**29`` and
+    ``z`` is exact up to rounding.
+    """
+    bits = features.fractional_bits
+    shift = coarse_score_shift(features.shape[1], weight_bound, bits)
+    term = raw_product_terms(features - standardizer.means, standardizer.inverse_std)
+    inverse_bits = standardizer.inverse_std.fractional_bits
+    fine, coarse = truncate_many(runtime, [(term, inverse_bits), (term, inverse_bits + shift)])
+    weights = FixedPointShare(runtime, parameters.components[:, :-1], bits)
+    bias = parameters.components[0, -1]
+    fine_term = matrix_vector_term(FixedPointShare(runtime, fine, bits), weights)
+    fine_term += np.left_shift(bias, np.uint64(bits))
+    coarse_term = matrix_vector_term(FixedPointShare(runtime, coarse, bits), weights)
+    coarse_term += np.left_shift(bias, np.uint64(bits - shift))
+    scores, coarse_scores = truncate_many(runtime, [(fine_term, bits), (coarse_term, bits)])
+    return FixedPointShare(runtime, scores, bits), FixedPointShare(runtime, coarse_scores, bits), shift
 
 
 def _shift(components: np.ndarray, public: np.ndarray, runtime: Runtime) -> np.ndarray:

@@ -109,6 +109,25 @@ def weight_limit(features: int, feature_bound: float, fractional_bits: int) -> f
     return min(MAX_WEIGHT_LIMIT, 2.0 ** math.floor(math.log2(exact)))
 
 
+def coarse_score_shift(features: int, weight_bound: float, fractional_bits: int) -> int:
+    """Return ``s`` such that scores of ``x' / 2**s`` cannot wrap, whatever the standardised ``x'``.
+
+    At prediction a new row may lie far from the training data: ``|x'|`` is only bounded by
+    ``2 FEATURE_LIMIT / MIN_STANDARD_DEVIATION`` (the standardisation product never wraps). With
+    ``|x' / 2**s| * W * (d + 1) < 2**(61 - 2f)`` the coarse score ``z / 2**s`` is always right, and
+    checking it bounds the true score (see ``offchain.ml.programs``).
+    """
+    largest = 2 * FEATURE_LIMIT / MIN_STANDARD_DEVIATION
+    budget = 2.0 ** (TRUNCATION_LIMIT_BITS - SAFETY_BITS - 2 * fractional_bits)
+    shift = max(0, math.ceil(math.log2(largest * weight_bound * (features + 1) / budget)))
+    if shift > fractional_bits:
+        raise InputError(
+            f"{features} features with weights up to {weight_bound:g} are too many to score safely in "
+            f"{fractional_bits}-bit fixed point"
+        )
+    return shift
+
+
 @dataclass(frozen=True)
 class StepScales:
     """The integers one SGD step multiplies by, and the hyperparameters they realise.

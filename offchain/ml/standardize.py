@@ -36,15 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from offchain.errors import FixedPointOverflow, InputError
-from offchain.ml.kernels import rescale, sign_bits
+from offchain.ml.kernels import rescale, sign_bits, truncate_scaled
 from offchain.ml.normalization import inverse_sqrt
 from offchain.ml.ranges import MIN_STANDARD_DEVIATION, VARIANCE_BITS, inverse_std_bits
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.compare import sign_bit
 from offchain.mpc.opening import reveal
 from offchain.mpc.ring import to_ring
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
-from offchain.mpc.truncation import truncate_terms
 
 ZERO_VARIANCE_UNITS = 4  # raw units of 2**-32: a variance this small is a constant column
 WEIGHT_SHIFT = 30
@@ -66,12 +65,23 @@ class Standardizer:
             raise InputError(
                 f"features {features.shape} do not match the {self.means.shape[0]} standardised columns"
             )
-        centered = features - self.means
-        term = product_terms(centered, self.inverse_std)
-        components = truncate_terms(
-            features.runtime, term, self.inverse_std.fractional_bits, helper_term_travels=True
+        return self.apply_scaled(features, [1], 0)[0]
+
+    def apply_scaled(self, features: FixedPointShare, multipliers: list[int], extra_shift: int) -> FixedPointShare:
+        """Return ``m_k (x - mean) * inv_std / 2**extra_shift`` for each ``m_k``, stacked; 2 rounds.
+
+        One truncation gives every scaled copy (e.g. ``x'`` and a coarse ``x' / 2**s`` that cannot
+        wrap in a later product). Requires ``|m_k| * |x - mean| * inv_std < 2**(62 - f - K + extra_shift)``.
+        """
+        if features.ndim != 2 or features.shape[1:] != self.means.shape:
+            raise InputError(
+                f"features {features.shape} do not match the {self.means.shape[0]} standardised columns"
+            )
+        term = raw_product_terms(features - self.means, self.inverse_std)
+        return truncate_scaled(
+            features.runtime, term, multipliers, self.inverse_std.fractional_bits + extra_shift,
+            features.fractional_bits,
         )
-        return FixedPointShare(features.runtime, components, features.fractional_bits)
 
 
 def owner_moments(values: np.ndarray, weight: float, fractional_bits: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from offchain.ml.reference import (
 from offchain.ml.schedule import validation_mask
 from offchain.ml.sgd import TrainingOptions
 from offchain.ml.spec import predict_text, train_text
+from offchain.mpc import receive_input
 from offchain.programs import registry
 from offchain.programs.base import DatasetInfo
 from offchain.programs.catalog import ALL_MEMBERS, StaticCatalog
@@ -225,3 +226,34 @@ def test_generic_compute_refuses_to_drop_a_trained_model(trained_columns) -> Non
     plan, _, _ = trained_columns
     with pytest.raises(InputError, match="compute_model"):
         TRAIN.compute(None, plan, {})
+
+
+def _score(runtime, rows, means, inverse, parameters, weight_bound):
+    from offchain.ml.programs import score_standardized
+    from offchain.ml.standardize import Standardizer
+    from offchain.mpc.shares import FixedPointShare
+
+    inverse_share = receive_input(runtime, inverse)
+    standardizer = Standardizer(
+        receive_input(runtime, means), FixedPointShare(runtime, inverse_share.components, 22)
+    )
+    return score_standardized(
+        runtime, standardizer, receive_input(runtime, rows), receive_input(runtime, parameters), weight_bound
+    ).reveal()
+
+
+def test_scores_that_could_wrap_are_refused_and_the_others_are_exact() -> None:
+    from offchain.mpc import receive_input  # noqa: F401  (used by _score at each party)
+    from tests.ml.helpers import dealt, run
+
+    means, inverse = np.array([1.0, -2.0]), np.array([512.0, 0.5])  # a very narrow first column
+    parameters = np.array([1000.0, -3.0, 0.25])
+    raw_inverse = np.rint(inverse * 2**22).astype(np.int64)
+    typical = np.array([[1.001, 0.0], [0.999, -4.0]])
+    got = run(_score, dealt(typical), dealt(means), dealt(raw_inverse, "integer"), dealt(parameters), 1024.0)
+    encoded = np.rint(typical * 2**16) / 2**16  # the owners share x with 16 fractional bits
+    expected = ((encoded - means) * inverse) @ parameters[:-1] + parameters[-1]
+    assert np.abs(got - expected).max() < 0.05
+    outlier = np.array([[8000.0, 0.0]])  # x' = 4e6 standard deviations: z would be 4e9
+    with pytest.raises(FixedPointOverflow, match="scores exceed"):
+        run(_score, dealt(outlier), dealt(means), dealt(raw_inverse, "integer"), dealt(parameters), 1024.0)
