@@ -116,9 +116,10 @@ def _reconstruct(results):
     return reconstruct([r[-1] for r in results])
 
 
-def _summary(run, results):
+def _summary(run, results, one_process: bool):
     seconds = max(r[0] for r in results)
-    cpu = sum(r[1] for r in results)
+    # each party measures its own process: the three threads of run_local share one
+    cpu = max(r[1] for r in results) if one_process else sum(r[1] for r in results)
     rounds = results[0][2]
     megabytes = run.max_bytes_sent / 1e6
     return seconds, cpu, rounds, megabytes
@@ -134,7 +135,7 @@ def training_rows(x, y, options, runners):
     theta = None
     for name, runner in runners:
         run = runner(training_program, PerParty(deal(x, "fixed")), PerParty(deal(y, "fixed")), options)
-        seconds, cpu, rounds, megabytes = _summary(run, run.results)
+        seconds, cpu, rounds, megabytes = _summary(run, run.results, runner is run_local)
         theta = _reconstruct(run.results)
         auc = auc_plain(x @ theta[:-1] + theta[-1], y)
         rows.append((name, seconds, cpu, rounds, megabytes, auc, plain_auc, np.abs(theta - plain).max()))
@@ -145,7 +146,7 @@ def inference_rows(x, theta, runners):
     rows = []
     for name, runner in runners:
         run = runner(inference_program, PerParty(deal(x, "fixed")), PerParty(deal(theta, "fixed")))
-        seconds, cpu, rounds, megabytes = _summary(run, run.results)
+        seconds, cpu, rounds, megabytes = _summary(run, run.results, runner is run_local)
         scores = _reconstruct(run.results)
         error = np.abs(scores - (x @ theta[:-1] + theta[-1])).max()
         rows.append((name, seconds, cpu, rounds, megabytes, error))

@@ -680,7 +680,7 @@ class LogisticPredict:
         return Scores(logits, sigmoid(logits), plan.parameters["spec"].card.model_hash)
 
 
-SCORE_CHECK_BITS = 28  # scores of new rows must stay below 2**28 (the truncation allows 2**30)
+SCORE_CHECK_BITS = 23  # scores of new rows under a standardised model must stay within ±2**23
 
 
 def score_standardized(
@@ -689,46 +689,35 @@ def score_standardized(
 ) -> FixedPointShare:
     """Return the scores of raw rows under a standardised model; refuse rows whose scores could wrap.
 
-    23 rounds; opens one bit (whether some score exceeds ``±2**28``), and raises
-    ``FixedPointOverflow`` at every party when it is set.
+    The standardisation is folded into the weights: ``z = sum_j (x_j - mean_j) v_j + b`` with
+    ``v = w * (1/std)`` (``K`` fractional bits), so no per-value truncation is needed. A new row
+    may lie far from the training data, so the score could wrap; a coarse copy computed with
+    ``v / 2**s`` cannot (:func:`offchain.ml.ranges.coarse_score_shift`), and checking it within
+    ``±2**(23 - s)`` proves ``|z - b| < 2**24``, where the fine score is exact up to rounding:
+    error ``<= sum_j |x_j - mean_j| 2**-(K+1) + 2**-f``. 23 rounds; opens one bit (some score out of
+    range) and raises ``FixedPointOverflow`` at every party when it is set.
     """
-    scores, coarse, shift = _standardized_scores(runtime, standardizer, features, parameters, weight_bound)
-    limit = FixedPoint(features.fractional_bits).encode(2.0 ** (SCORE_CHECK_BITS - shift))
-    flat = coarse.components
-    differences = np.concatenate([_shift(np.negative(flat), limit, runtime), _shift(flat, limit, runtime)], axis=1)
+    bits = features.fractional_bits
+    inverse_bits = standardizer.inverse_std.fractional_bits
+    shift = coarse_score_shift(features.shape[1], weight_bound, inverse_bits, bits)
+    weights = FixedPointShare(runtime, parameters.components[:, :-1], bits)
+    folded = raw_product_terms(weights, standardizer.inverse_std)  # scale 2**(f + K)
+    fine_weights, coarse_weights = truncate_many(runtime, [(folded, bits), (folded, bits + shift)])
+    centered = features - standardizer.means
+    bias = parameters.components[0, -1]
+    fine_term = matrix_vector_term(centered, ArithmeticShare(runtime, fine_weights))
+    fine_term += np.left_shift(bias, np.uint64(inverse_bits))
+    coarse_term = matrix_vector_term(centered, ArithmeticShare(runtime, coarse_weights))
+    coarse_term += np.left_shift(bias, np.uint64(inverse_bits - shift))
+    scores, coarse = truncate_many(runtime, [(fine_term, inverse_bits), (coarse_term, inverse_bits)])
+    limit = FixedPoint(bits).encode(2.0 ** (SCORE_CHECK_BITS - shift))
+    differences = np.concatenate([_shift(np.negative(coarse), limit, runtime), _shift(coarse, limit, runtime)], axis=1)
     if _open_flag(sign_bits(ArithmeticShare(runtime, differences)).sum()):
         raise FixedPointOverflow(
             f"some rows lie so far from the model's training data that their scores exceed "
             f"±2**{SCORE_CHECK_BITS}: check those rows (units, scales) before scoring them"
         )
-    return scores
-
-
-def _standardized_scores(
-    runtime: Runtime, standardizer: Standardizer, features: FixedPointShare, parameters: FixedPointShare,
-    weight_bound: float,
-) -> tuple[FixedPointShare, FixedPointShare, int]:
-    """Return ``z = w . x' + b``, a coarse ``z / 2**s`` that cannot wrap, and ``s``; 4 rounds.
-
-    A new row may lie far from the training data, so ``x'`` is only bounded by the
-    standardisation's no-wrap guarantee and ``z`` itself could wrap. The coarse copy is computed
-    from ``x' / 2**s`` (truncated in the same protocol run as ``x'``) and always holds the true
-    score up to ``2**s (d + 1) W 2**-f``; when it is within ``±2**(28 - s)``, ``|z| < 2**29`` and
-    ``z`` is exact up to rounding.
-    """
-    bits = features.fractional_bits
-    shift = coarse_score_shift(features.shape[1], weight_bound, bits)
-    term = raw_product_terms(features - standardizer.means, standardizer.inverse_std)
-    inverse_bits = standardizer.inverse_std.fractional_bits
-    fine, coarse = truncate_many(runtime, [(term, inverse_bits), (term, inverse_bits + shift)])
-    weights = FixedPointShare(runtime, parameters.components[:, :-1], bits)
-    bias = parameters.components[0, -1]
-    fine_term = matrix_vector_term(FixedPointShare(runtime, fine, bits), weights)
-    fine_term += np.left_shift(bias, np.uint64(bits))
-    coarse_term = matrix_vector_term(FixedPointShare(runtime, coarse, bits), weights)
-    coarse_term += np.left_shift(bias, np.uint64(bits - shift))
-    scores, coarse_scores = truncate_many(runtime, [(fine_term, bits), (coarse_term, bits)])
-    return FixedPointShare(runtime, scores, bits), FixedPointShare(runtime, coarse_scores, bits), shift
+    return FixedPointShare(runtime, scores, bits)
 
 
 def _shift(components: np.ndarray, public: np.ndarray, runtime: Runtime) -> np.ndarray:

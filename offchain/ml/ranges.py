@@ -109,18 +109,16 @@ def weight_limit(features: int, feature_bound: float, fractional_bits: int) -> f
     return min(MAX_WEIGHT_LIMIT, 2.0 ** math.floor(math.log2(exact)))
 
 
-def coarse_score_shift(features: int, weight_bound: float, fractional_bits: int) -> int:
-    """Return ``s`` such that scores of ``x' / 2**s`` cannot wrap, whatever the standardised ``x'``.
+def coarse_score_shift(features: int, weight_bound: float, inverse_bits: int, fractional_bits: int) -> int:
+    """Return ``s`` such that the coarse score ``sum_j (x_j - mean_j) v_j / 2**s`` can never wrap.
 
-    At prediction a new row may lie far from the training data: ``|x'|`` is only bounded by
-    ``2 FEATURE_LIMIT / MIN_STANDARD_DEVIATION`` (the standardisation product never wraps). With
-    ``|x' / 2**s| * W * (d + 1) < 2**(61 - 2f)`` the coarse score ``z / 2**s`` is always right, and
-    checking it bounds the true score (see ``offchain.ml.programs``).
+    At prediction a new row may lie far from the training data, so only the owners' limit bounds
+    ``|x - mean| <= 2 FEATURE_LIMIT``; with ``|v_j| = |w_j| / std_j <= W / MIN_STANDARD_DEVIATION``
+    the coarse sum at scale ``2**(f + K)`` stays below ``2**61`` for this ``s``.
     """
-    largest = 2 * FEATURE_LIMIT / MIN_STANDARD_DEVIATION
-    budget = 2.0 ** (TRUNCATION_LIMIT_BITS - SAFETY_BITS - 2 * fractional_bits)
-    shift = max(0, math.ceil(math.log2(largest * weight_bound * (features + 1) / budget)))
-    if shift > fractional_bits:
+    largest = features * 2 * FEATURE_LIMIT * weight_bound / MIN_STANDARD_DEVIATION
+    shift = max(0, math.ceil(math.log2(largest) + fractional_bits + inverse_bits - (TRUNCATION_LIMIT_BITS - SAFETY_BITS)))
+    if shift > inverse_bits:
         raise InputError(
             f"{features} features with weights up to {weight_bound:g} are too many to score safely in "
             f"{fractional_bits}-bit fixed point"
