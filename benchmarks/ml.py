@@ -274,6 +274,10 @@ def main() -> None:
               f"{metrics['accuracy']:.4f}, log-loss {metrics['log_loss']:.4f} |")
         print(f"| predict | {predict_seconds:.2f} | {predict.alignment_seconds:.2f} | {predict.owner_seconds:.2f} | "
               f"{predict.compute_seconds:.2f} | {predict.run.stats[0].rounds:,} | {len(predict.result.logits):,} scores |")
+        print("\nMPC phases at compute party 0 (seconds): " + "; ".join(
+            f"{job} — " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.compute_phases.items())
+            for job, run in (("train", train), ("predict", predict))
+        ))
 
 
 def run_local_ping():

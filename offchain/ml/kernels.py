@@ -103,7 +103,10 @@ def truncate_scaled(
     factors = to_ring(np.asarray(multipliers, dtype=np.int64))
     if factors.ndim != 1 or factors.size == 0:
         raise InputError(f"multipliers must be a non-empty list of integers, got {multipliers!r}")
-    scaled = np.multiply(factors.reshape((-1,) + (1,) * term.ndim), term[np.newaxis, ...])
+    if factors.size == 1 and factors[0] == 1:
+        scaled = term[np.newaxis, ...]  # no copy of what may be a large matrix
+    else:
+        scaled = np.multiply(factors.reshape((-1,) + (1,) * term.ndim), term[np.newaxis, ...])
     components = truncate_terms(
         runtime, scaled, shift, helper_term_travels=helper_term_travels, helper=helper
     )

@@ -49,6 +49,7 @@ class JobRun:
     alignment_seconds: float
     owner_seconds: float
     compute_seconds: float
+    compute_phases: dict[str, float]  # at compute party 0: seconds per phase of the MPC
 
 
 def align_owners(
@@ -86,8 +87,13 @@ def compute_party(
     plan: Plan,
     payloads: dict[str, dict[str, SharePayload]],
     model_store: ModelStore | None,
-) -> dict[str, SharePayload]:
-    """At one compute party: receive the inputs, run the job, keep or load the model, export outputs."""
+) -> tuple[dict[str, SharePayload], dict[str, float]]:
+    """At one compute party: receive the inputs, run the job, keep or load the model, export outputs.
+
+    Returns the exported outputs and the seconds of each phase at this party.
+    """
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
     inputs = {
         (source, name): receive_input(runtime, payload)
         for source, arrays in payloads.items()
@@ -99,16 +105,19 @@ def compute_party(
         shares = model_store.load(plan.parameters["spec"].card.model_hash, runtime.party)
         for name, payload in shares.payloads().items():
             inputs[("model", name)] = receive_input(runtime, payload)
+        phases["inputs"] = time.perf_counter() - started
         outputs = program.compute(runtime, plan, inputs)
+        phases["scoring"] = time.perf_counter() - started - phases["inputs"]
     else:
-        outputs, shares = program.compute_model(runtime, plan, inputs)
         if model_store is None:
             raise InputError("training needs each compute party's model store to keep the model")
+        phases["inputs"] = time.perf_counter() - started
+        outputs, shares = program.compute_model(runtime, plan, inputs, phases)
         model_store.save(shares)
     expected = {o.name for o in plan.outputs}
     if set(outputs) != expected:
         raise InputError(f"{plan.program} produced outputs {sorted(outputs)}, the plan declares {sorted(expected)}")
-    return {name: export(share) for name, share in outputs.items()}
+    return {name: export(share) for name, share in outputs.items()}, phases
 
 
 def run_ml_job(
@@ -146,7 +155,7 @@ def run_ml_job(
                  config=config, **runner_options)
     computed = time.perf_counter()
     outputs = {
-        output.name: reconstruct([run.results[party][output.name] for party in range(3)])
+        output.name: reconstruct([run.results[party][0][output.name] for party in range(3)])
         for output in plan.outputs
     }
     return JobRun(
@@ -155,4 +164,5 @@ def run_ml_job(
         alignment_seconds=aligned - started,
         owner_seconds=dealt_at - aligned,
         compute_seconds=computed - dealt_at,
+        compute_phases=run.results[0][1],
     )

@@ -34,6 +34,7 @@ is the consent to reveal its scores.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -60,7 +61,7 @@ from offchain.ml.ranges import (
     standardized_bound,
     weight_limit,
 )
-from offchain.ml.reference import sigmoid
+from offchain.ml.reference import sigmoid, standardize_plain
 from offchain.ml.schedule import validation_mask
 from offchain.ml.sgd import train_logistic
 from offchain.ml.spec import (
@@ -280,7 +281,11 @@ class LogisticTrain:
             shared = [SharedArray("train_features", "fixed")]
             if spec.validation_fraction > 0:
                 shared.append(SharedArray("validation_features", "fixed"))
-            if spec.standardize:
+            if spec.standardize and spec.partition == "columns":
+                # the owner holds whole columns: it standardises them itself and shares the statistics
+                shared += [SharedArray("means", "fixed", len(input_spec.features)),
+                           SharedArray("inverse_std", "integer", len(input_spec.features))]
+            elif spec.standardize:
                 shared.append(SharedArray("moments", "integer", 3))
             if input_spec.label:
                 shared.append(SharedArray("train_labels", "fixed"))
@@ -312,7 +317,10 @@ class LogisticTrain:
                       f"{spec.validation_fraction:.0%} for validation") for d, i in zip(datasets, spec.inputs, strict=True)]
         if spec.partition == "columns":
             steps.insert(0, Step("owners, pairwise", "ECDH-PSI on the join keys; rows ordered by key"))
-        if spec.standardize:
+        if spec.standardize and spec.partition == "columns":
+            steps.insert(len(steps), Step("owners, locally", "standardise their own columns over the common rows; "
+                                          "share the means and 1/std for the model"))
+        elif spec.standardize:
             steps.append(Step("MPC on 3 nodes", "combine column moments, 1/std by Newton, standardise"))
         steps.append(Step("MPC on 3 nodes", f"{spec.options.epochs} epochs of mini-batch SGD "
                           f"(batch {spec.options.batch_size}, sigmoid {spec.options.sigmoid}), range-checked"))
@@ -325,7 +333,8 @@ class LogisticTrain:
                        + (", the model parameters" if spec.reveal_model else "")),
             Disclosure("compute nodes", "the number of rows each owner shares; one bit per epoch (whether "
                        "training stayed within the fixed-point range)"
-                       + ("; one bit (whether a column's std is too small)" if spec.standardize else "")),
+                       + ("; one bit (whether a column's std is too small)"
+                          if spec.standardize and spec.partition == "rows" else "")),
             Disclosure("chain", "the model card (descriptor and component digests) when the requester registers it"),
         ]
         if spec.partition == "columns":
@@ -386,16 +395,17 @@ class LogisticTrain:
         else:
             mask = validation_mask(spec.options.seed, input_index, rows, spec.validation_fraction)
         features = scaled_features(data["features"], input_spec, spec.feature_limit, dataset.reference)
-        out = {"train_features": features[~mask]}
+        out: dict[str, np.ndarray] = {}
+        if spec.standardize and spec.partition == "columns":
+            check_standard_deviations(features, input_spec, dataset.reference)
+            features, means, inverse = standardize_plain(features)
+            out["means"] = means
+            out["inverse_std"] = np.rint(np.ldexp(inverse, inverse_std_bits(FRACTIONAL_BITS))).astype(np.int64)
+        elif spec.standardize:
+            out["moments"] = owner_moments(features, rows / plan.parameters["rows_bound"], FRACTIONAL_BITS)
+        out["train_features"] = features[~mask]
         if spec.validation_fraction > 0:
             out["validation_features"] = features[mask]
-        if spec.standardize:
-            if spec.partition == "columns":
-                check_standard_deviations(features, input_spec, dataset.reference)
-                weight = 1.0
-            else:
-                weight = rows / plan.parameters["rows_bound"]
-            out["moments"] = owner_moments(features, weight, FRACTIONAL_BITS)
         if input_spec.label:
             labels = checked_labels(data["label"], dataset.reference, input_spec.label)
             out["train_labels"] = labels[~mask]
@@ -416,9 +426,15 @@ class LogisticTrain:
             "save the returned ModelShares in the node's ModelStore (see offchain/ml/programs.py)"
         )
 
-    def compute_model(self, runtime: Runtime, plan: Plan, inputs: Inputs) -> tuple[dict[str, Share], ModelShares]:
-        """Train; return the requester's outputs and this party's model shares (to keep)."""
+    def compute_model(
+        self, runtime: Runtime, plan: Plan, inputs: Inputs, phases: dict[str, float] | None = None
+    ) -> tuple[dict[str, Share], ModelShares]:
+        """Train; return the requester's outputs and this party's model shares (to keep).
+
+        ``phases``, if given, receives the seconds each phase took at this party.
+        """
         _check_session(runtime)
+        clock = _PhaseClock(phases)
         spec: TrainSpec = plan.parameters["spec"]
         count = len(spec.inputs)
         axis = 1 if spec.partition == "columns" else 0
@@ -434,16 +450,32 @@ class LogisticTrain:
         validation_x = gather("validation_features") if validation else None
         validation_y = gather("validation_labels") if validation else None
         arrays: dict[str, ArithmeticShare] = {}
-        if spec.standardize:
+        if spec.standardize and spec.partition == "columns":
+            # standardised by each owner on its own columns; only the statistics enter the model
+            standardizer = Standardizer(
+                _stack([_as_fixed(inputs[(f"input{i}", "means")]) for i in range(count)], 0, "means"),
+                FixedPointShare(
+                    runtime,
+                    np.concatenate([inputs[(f"input{i}", "inverse_std")].components for i in range(count)], axis=1),
+                    inverse_std_bits(FRACTIONAL_BITS),
+                ),
+            )
+            arrays["means"] = standardizer.means
+            arrays["inverse_std"] = standardizer.inverse_std
+            clock.lap("standardisation")
+        elif spec.standardize:
             standardizer = _fit(spec, inputs, count, plan)
             train_x = standardizer.apply(train_x)
             if validation_x is not None:
                 validation_x = standardizer.apply(validation_x)
             arrays["means"] = standardizer.means
             arrays["inverse_std"] = standardizer.inverse_std
+            clock.lap("standardisation")
         theta, _record = train_logistic(train_x, train_y, spec.options, plan.parameters["feature_bound"])
+        clock.lap("sgd")
         arrays["parameters"] = theta
         shares = seal_model(runtime, training_descriptor(plan), arrays)
+        clock.lap("sealing")
         outputs: dict[str, Share] = {
             "model_digests": share_public(runtime, _digest_words(shares.card.digests))
         }
@@ -457,6 +489,7 @@ class LogisticTrain:
             outputs["auc_defined"] = metrics.auc_defined
             outputs["accuracy"] = rescale(metrics.correct.to_fixed(FRACTIONAL_BITS), multiplier, METRIC_SHIFT)[0]
             outputs["log_loss"] = rescale(metrics.log_loss_sum, multiplier, METRIC_SHIFT)[0]
+            clock.lap("validation metrics")
         if spec.reveal_model:
             for name, share in arrays.items():
                 outputs[name] = share
@@ -487,6 +520,20 @@ class LogisticTrain:
         return TrainingResult(card, metrics, model)
 
 
+class _PhaseClock:
+    """Records the seconds between laps into a dict (or nothing)."""
+
+    def __init__(self, phases: dict[str, float] | None) -> None:
+        self.phases = phases
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.phases is not None:
+            self.phases[name] = now - self.last
+        self.last = now
+
+
 def _as_fixed(share: Share) -> FixedPointShare:
     if isinstance(share, FixedPointShare):
         return share
@@ -509,14 +556,11 @@ def _check_join_levels(catalog: Catalog, spec: TrainSpec | PredictSpec, datasets
 
 
 def _fit(spec: TrainSpec, inputs: Inputs, count: int, plan: Plan) -> Standardizer:
+    """Row split: combine the owners' moments and compute 1/std in MPC."""
     moments = [inputs[(f"input{i}", "moments")] for i in range(count)]
-    if spec.partition == "columns":
-        joined = ArithmeticShare(moments[0].runtime, np.concatenate([m.components for m in moments], axis=-1))
-        mean, variance = combine_moments([joined], [1.0], FRACTIONAL_BITS)
-    else:
-        total = plan.parameters["rows_bound"]
-        weights = [plan.inputs[i].dataset.row_count / total for i in range(count)]
-        mean, variance = combine_moments(moments, weights, FRACTIONAL_BITS)
+    total = plan.parameters["rows_bound"]
+    weights = [plan.inputs[i].dataset.row_count / total for i in range(count)]
+    mean, variance = combine_moments(moments, weights, FRACTIONAL_BITS)
     return fit_standardizer(mean, variance)
 
 
