@@ -206,10 +206,13 @@ class _Step:
         self.bits = bits
         self.coefficient_bits = function.coefficient_bits
         scale = 1 << self.coefficient_bits
-        # Truncation rows: coarse z (multiplier 1), z, slope*z, a_j*z.
+        coefficients = function.scaled_coefficients()
+        # rows: coarse z, z, then slope*z only if the slope is not 0, then a_j*z per knot
+        self.has_slope = bool(coefficients[0])
         self.multipliers = np.concatenate(
-            ([1, scale], function.scaled_coefficients())
+            ([1, scale], coefficients if self.has_slope else coefficients[1:])
         ).astype(np.int64)
+        self.first_knot_row = 3 if self.has_slope else 2
         self.knot_count = len(function.knots)
         encode = FixedPoint(bits).encode
         self.knots = encode(np.asarray(function.knots, dtype=np.float64))
@@ -251,9 +254,9 @@ class _Step:
         knot_bits = self.knot_count * size
         flagged = bits_all[knot_bits:].sum()
         # 3. g(z) = intercept + slope z + sum_j bit_j (a_j z - a_j t_j).
-        value = scaled[2] + self.intercept
+        value = (scaled[2] if self.has_slope else FixedPointShare(runtime, np.zeros_like(z.components), bits)) + self.intercept
         if self.knot_count:
-            relu_inputs = FixedPointShare(runtime, scaled.components[:, 3:].copy(), bits)
+            relu_inputs = FixedPointShare(runtime, scaled.components[:, self.first_knot_row :].copy(), bits)
             slot = runtime.public_slot
             if slot is not None:
                 relu_inputs.components[slot] -= self.knot_offsets[:, np.newaxis]
