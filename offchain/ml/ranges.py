@@ -61,8 +61,9 @@ VARIANCE_BITS = 32
 """Owners share variances with 32 fractional bits (tiny variances stay precise)."""
 MIN_RATE_MULTIPLIER = 16
 """``c = round(lr / B * 2**t)`` below this would round the learning rate by more than 3 %."""
-MAX_STANDARDIZED_ROWS = 2**18
-"""Standardised training data have ``|x'| <= 2 sqrt(n) <= 2**10`` only up to this many rows."""
+MAX_STANDARDIZED_ROWS = 2**24
+"""Beyond this many rows the bound ``2 sqrt(n)`` on standardised values leaves too little room
+for the weights and the learning rate (``weight_limit``, ``step_scales``)."""
 
 
 def standardized_bound(rows: int) -> float:
@@ -71,8 +72,9 @@ def standardized_bound(rows: int) -> float:
         raise InputError(f"standardisation needs at least one row, got {rows}")
     if rows > MAX_STANDARDIZED_ROWS:
         raise InputError(
-            f"standardisation in MPC supports up to {MAX_STANDARDIZED_ROWS} rows, got {rows}; "
-            f"standardise the features at their owners and train with standardize=false"
+            f"standardised training supports up to {MAX_STANDARDIZED_ROWS} rows, got {rows}; "
+            f"standardise the features at their owners, declare feature_limit and train with "
+            f"standardize=false"
         )
     return 2.0 * math.sqrt(rows)
 
