@@ -281,9 +281,9 @@ def main() -> None:
 
 
 def run_local_ping():
-    from offchain.net.local import connect_in_process
-
     import threading
+
+    from offchain.net.local import connect_in_process
 
     transports = connect_in_process(2)
     results = [None, None]
