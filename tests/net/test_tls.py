@@ -429,12 +429,15 @@ def test_links_work_over_ipv6_loopback():
     check_link_and_close(dialing, listening)
 
 
-def test_sent_arrays_become_read_only_as_in_process(pair):
+def test_sent_and_received_arrays_are_read_only_as_in_process(pair):
     values = np.arange(4, dtype=np.uint64)
     pair[0].send(1, [values])
     with pytest.raises(ValueError, match="read-only"):
         values[0] = 7
-    assert pair[1].recv(0)[0].tolist() == [0, 1, 2, 3]
+    (received,) = pair[1].recv(0)
+    assert received.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="read-only"):
+        received[0] = 7
 
 
 def test_an_unreachable_peer_gives_peer_timeout_with_the_last_error():
