@@ -14,8 +14,19 @@ Modules in dependency order (each imports only from those above it):
 ``opening``        reveal, reveal to one party, export/reconstruct, verified mode
 ``truncation``     probabilistic truncation, fused fixed-point multiplication
 ``arithmetic``     multiplication, dot and matrix products
+``binary``         AND/OR, carry tree, AND tree, Kogge–Stone adder, prefix OR
+``converters``     A2B, B2A, bit injection
+``compare``        less-than, equality, select, min/max, ReLU, abs, sign
+``normalize``      top bit of |x| as a one-hot word, powers of two from it
+``division``       reciprocal and division (Goldschmidt)
+``exponential``    exp
+``sigmoid``        the logistic function (piecewise polynomial)
+``roots``          square root
+``logarithm``      natural logarithm
 ``program``        running one program at one party (shared by all runners)
 =================  ==============================================================
+
+docs/MPC.md describes every protocol with its rounds, traffic, range and error.
 
 Protocol modules are imported lazily by the share operators, so importing
 this package is cheap.

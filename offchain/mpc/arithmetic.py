@@ -52,11 +52,14 @@ def _wrap(runtime, components: np.ndarray, fractional_bits: int | None) -> Arith
 
 
 def product_terms(
-    x: ArithmeticShare, y: ArithmeticShare, out: np.ndarray | None = None
+    x: ArithmeticShare, y: ArithmeticShare, out: np.ndarray | None = None, mask: bool = True
 ) -> np.ndarray:
-    """Return this party's masked additive term ``z_i`` of the elementwise ``x * y`` (local).
+    """Return this party's additive term ``z_i`` of the elementwise ``x * y`` (local).
 
-    ``z_i = x_i * (y_i + y_{i+1}) + x_{i+1} * y_i + alpha_i``, written into ``out`` if given.
+    ``z_i = x_i * (y_i + y_{i+1}) + x_{i+1} * y_i (+ alpha_i)``, written into
+    ``out`` if given. With ``mask`` the zero sharing ``alpha`` hides ``z_i``
+    so it can be sent as it is; the truncation protocol masks what it sends
+    itself and takes unmasked terms (:func:`raw_product_terms`).
     """
     ndim = max(x.ndim, y.ndim)
     xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
@@ -67,8 +70,14 @@ def product_terms(
     np.multiply(xc[0], y_sum, out=term)
     cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
     np.add(term, cross, out=term)
-    np.add(term, x.runtime.zero_sharing(shape), out=term)
+    if mask:
+        np.add(term, x.runtime.zero_sharing(shape), out=term)
     return term
+
+
+def raw_product_terms(x: ArithmeticShare, y: ArithmeticShare) -> np.ndarray:
+    """Return the unmasked additive term of ``x * y``, for :func:`offchain.mpc.truncation.truncate_many`."""
+    return product_terms(x, y, mask=False)
 
 
 def _reshared(runtime, term_into: np.ndarray) -> np.ndarray:

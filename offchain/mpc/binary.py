@@ -124,6 +124,53 @@ def _carry_tree(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -
     return generate
 
 
+def split_generate(runtime: Runtime, propagate: np.ndarray, clear_top: bool = False) -> np.ndarray:
+    """Return components of ``g = u & v`` from the sharing ``p = u ^ v`` of :func:`share_split_value`.
+
+    Party 1 holds ``(r, v)`` and party 2 holds ``(v, u ^ r)``, so the AND terms
+    are ``z0 = F(k20)``, ``z1 = (r & v) ^ F(k12)``, ``z2 = ((u ^ r) & v) ^ F(k20) ^ F(k12)``
+    (XOR to ``u & v``): party 0's term is pure randomness that party 2 draws
+    too, so party 0 sends nothing (one round). ``clear_top`` zeroes bit 63
+    of every term.
+    """
+    party = runtime.party
+    like = propagate[0, ...]
+    generate = np.empty_like(propagate)
+    if party == 0:
+        runtime.prg_previous.fill(generate[0, ...])  # F(k20) = z0, known to party 2 too
+        if clear_top:
+            np.bitwise_and(generate[0, ...], _NOT_SIGN, out=generate[0, ...])
+        received = runtime.exchange(receive_from=[1])
+        (following,) = expect_arrays(received[1], 1, 1, "generate")
+        check_received(following, like, 1, "generate")
+    else:
+        term = np.bitwise_and(propagate[0, ...], propagate[1, ...], out=generate[0, ...])
+        if party == 1:
+            np.bitwise_xor(
+                term, runtime.prg_next.random(like.shape, like.dtype), out=term
+            )  # F(k12)
+        else:
+            z0 = runtime.prg_next.random(like.shape, like.dtype)  # F(k20)
+            np.bitwise_xor(term, z0, out=term)
+            np.bitwise_xor(
+                term, runtime.prg_previous.random(like.shape, like.dtype), out=term
+            )  # F(k12)
+            if clear_top:
+                np.bitwise_and(z0, _NOT_SIGN, out=z0)
+        if clear_top:
+            np.bitwise_and(term, _NOT_SIGN, out=term)
+        if party == 1:
+            received = runtime.exchange({0: [term]}, [2])
+            (following,) = expect_arrays(received[2], 1, 2, "generate")
+            check_received(following, like, 2, "generate")
+        else:
+            runtime.exchange({1: [term]})
+            following = z0
+    generate[1, ...] = following
+    generate.flags.writeable = False
+    return generate
+
+
 def sign_of_split_sum(
     runtime: Runtime, u: np.ndarray | None, v: np.ndarray | None, like: np.ndarray
 ) -> np.ndarray:
@@ -139,38 +186,10 @@ def sign_of_split_sum(
     the carry through (``g63 = 0``, ``p63 = 1``) and the tree of
     :func:`msb_of_sum` finishes.
     """
-    party = runtime.party
     u_reversed = reverse_bit_index(u) if u is not None else None
     v_reversed = reverse_bit_index(v) if v is not None else None
     propagate = share_split_value(runtime, u_reversed, v_reversed, like, boolean=True)
-    # Generate: z0 = F(k20), z1 = (r & v) ^ F(k12), z2 = ((u ^ r) & v) ^ F(k20) ^ F(k12),
-    # where party 1 holds (r, v) and party 2 holds (v, u ^ r): z_i = own & next for i = 1, 2.
-    generate = np.empty_like(propagate)
-    if party == 0:
-        runtime.prg_previous.fill(generate[0, ...])  # F(k20) = z0, known to party 2 too
-        np.bitwise_and(generate[0, ...], _NOT_SIGN, out=generate[0, ...])
-        received = runtime.exchange(receive_from=[1])
-        (following,) = expect_arrays(received[1], 1, 1, "sign")
-        check_received(following, like, 1, "sign")
-    else:
-        term = np.bitwise_and(propagate[0, ...], propagate[1, ...], out=generate[0, ...])
-        if party == 1:
-            np.bitwise_xor(term, runtime.prg_next.random(like.shape), out=term)  # F(k12)
-        else:
-            z0 = runtime.prg_next.random(like.shape)  # F(k20)
-            np.bitwise_xor(term, z0, out=term)
-            np.bitwise_xor(term, runtime.prg_previous.random(like.shape), out=term)  # F(k12)
-            np.bitwise_and(z0, _NOT_SIGN, out=z0)
-        np.bitwise_and(term, _NOT_SIGN, out=term)  # g63 = 0 in every term
-        if party == 1:
-            received = runtime.exchange({0: [term]}, [2])
-            (following,) = expect_arrays(received[2], 1, 2, "sign")
-            check_received(following, like, 2, "sign")
-        else:
-            runtime.exchange({1: [term]})
-            following = z0
-    generate[1, ...] = following
-    generate.flags.writeable = False
+    generate = split_generate(runtime, propagate, clear_top=True)
     # u63 ^ v63 from the top byte of each component, then force p63 = 1 (into component 0).
     top_bit = np.right_shift(propagate.view(np.uint8)[..., 7::8], np.uint8(7))
     propagate = np.bitwise_and(propagate, _NOT_SIGN)
@@ -203,8 +222,24 @@ def add(runtime: Runtime, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     without ``P``); the sum is ``p ^ (G << 1)``. Traffic per element: 12 words.
     """
     (generate,) = and_many(runtime, [(u, v)])
-    generate = generate.copy()  # updated in place below; and_many results are read-only
-    propagate = np.bitwise_xor(u, v)
+    return kogge_stone(runtime, generate, np.bitwise_xor(u, v))
+
+
+def add_split(
+    runtime: Runtime, u: np.ndarray | None, v: np.ndarray | None, like: np.ndarray
+) -> np.ndarray:
+    """Return the XOR sharing of ``u + v`` for ``u`` plaintext at party 0 and ``v`` at parties 1, 2.
+
+    Party 0 shares ``u`` (one message), the generate costs party 0 nothing
+    (:func:`split_generate`), then the Kogge–Stone levels: 8 rounds.
+    """
+    propagate = share_split_value(runtime, u, v, like, boolean=True)
+    return kogge_stone(runtime, split_generate(runtime, propagate), propagate)
+
+
+def kogge_stone(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
+    """Return ``p ^ (G << 1)`` after the six prefix levels from (generate, propagate) (6 rounds)."""
+    generate = generate.copy()  # updated in place; and_many results are read-only
     group_propagate = propagate
     for shift in (1, 2, 4, 8, 16, 32):
         s = np.uint64(shift)

@@ -26,33 +26,24 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc import binary
 from offchain.mpc.ring import RING_DTYPE
-from offchain.mpc.runtime import Runtime, check_received, expect_arrays
+from offchain.mpc.runtime import check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 from offchain.mpc.sharing import share_known_value
 
 
-def _split_for_conversion(
-    runtime: Runtime, components: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return boolean components of ``u = x0 + x1`` (shared by party 0, one round) and ``v = x2`` (free)."""
-    like = components[0, ...]
-    u = np.add(components[0], components[1]) if runtime.party == 0 else None
-    u_shared = share_known_value(runtime, 0, u, like, boolean=True)
-    v = (
-        components[runtime.slot_of_component(2), ...]
-        if runtime.slot_of_component(2) is not None
-        else None
-    )
-    v_shared = runtime.single_component(2, v, like)
-    return u_shared, v_shared
-
-
 def arithmetic_to_boolean(x: ArithmeticShare) -> BooleanShare:
-    """Return the bits of ``x`` as a boolean sharing of uint64 words (8 rounds)."""
+    """Return the bits of ``x`` as a boolean sharing of uint64 words (8 rounds).
+
+    Party 0 knows ``u = x0 + x1``, parties 1 and 2 know ``v = x2``; the
+    adder adds them (:func:`offchain.mpc.binary.add_split`).
+    """
     runtime = x.runtime
     flat = x.components.reshape(2, -1)
-    u, v = _split_for_conversion(runtime, flat)
-    return BooleanShare(runtime, binary.add(runtime, u, v).reshape(x.components.shape))
+    like = flat[0, ...]
+    u = np.add(flat[0], flat[1]) if runtime.party == 0 else None
+    slot = runtime.slot_of_component(2)
+    v = flat[slot, ...] if slot is not None else None
+    return BooleanShare(runtime, binary.add_split(runtime, u, v, like).reshape(x.components.shape))
 
 
 def boolean_to_arithmetic(x: BooleanShare) -> ArithmeticShare:
@@ -99,42 +90,51 @@ def bits_to_arithmetic(bits: BooleanShare) -> ArithmeticShare:
     shape = flat.shape[1:]
     like = np.empty(shape, dtype=RING_DTYPE)
     party = runtime.party
-    # e = b0 ^ b1 known to party 0; f = b2 known to parties 1 and 2 (component 2).
+    two = np.uint64(1)  # left shift by one: times two
+    out = np.empty((2, *shape), dtype=RING_DTYPE)
+    # e = b0 ^ b1 known to party 0; f = b2 known to parties 1 and 2 (component 2);
+    # [b] = [e] + [f] - 2[ef] with [e] = (e - r, r, 0), [f] = (0, 0, f) and
+    # [ef] = ((e - r) f + m - s, r f - m, s): party 1 knows r f, party 2 (e - r) f.
     if party == 0:
-        e = np.bitwise_xor(flat[0], flat[1]).astype(RING_DTYPE)
-        mask = runtime.prg_next.random(shape)  # r, shared with party 1
-        masked = np.subtract(e, mask)  # e - r, to party 2
+        e = np.bitwise_xor(flat[0], flat[1])
+        mask = runtime.prg_next.fill(out[1, ...])  # r, shared with party 1
+        masked = np.subtract(e, mask, dtype=RING_DTYPE)  # e - r, to party 2
         received = runtime.exchange({2: [masked]}, [1])
         (ef_1,) = expect_arrays(received[1], 1, 1, "bit injection")
         check_received(ef_1, like, 1, "bit injection")
         received = runtime.exchange(receive_from=[2])
         (ef_0,) = expect_arrays(received[2], 1, 2, "bit injection")
         check_received(ef_0, like, 2, "bit injection")
-        # [b] = [e] + [f] - 2[ef] with [e] = (e - r, r, 0), [f] = (0, 0, f)
-        own = masked - np.left_shift(ef_0, np.uint64(1))
-        following = mask - np.left_shift(ef_1, np.uint64(1))
-        return ArithmeticShare(runtime, np.stack((own, following)).reshape(bits.components.shape))
-    f = flat[1 if party == 1 else 0].astype(RING_DTYPE)
+        np.left_shift(ef_0, two, out=out[0, ...])
+        np.subtract(masked, out[0, ...], out=out[0, ...])
+        np.subtract(out[1, ...], ef_1, out=out[1, ...])
+        np.subtract(out[1, ...], ef_1, out=out[1, ...])
+        return ArithmeticShare(runtime, out.reshape(bits.components.shape))
+    f = flat[1 if party == 1 else 0]
     if party == 1:
-        mask = runtime.prg_previous.random(shape)  # r
+        mask = runtime.prg_previous.fill(out[0, ...])  # r
         shared_with_2 = runtime.prg_next.random(shape)  # m
-        component_2 = runtime.prg_next.random(shape)  # s
-        ef_1 = np.multiply(mask, f)  # r * f
+        component_2 = runtime.prg_next.fill(out[1, ...])  # s
+        ef_1 = np.multiply(mask, f, dtype=RING_DTYPE)  # r * f
         np.subtract(ef_1, shared_with_2, out=ef_1)  # component 1 of e*f: r*f - m
         runtime.exchange({0: [ef_1]})
         runtime.exchange()
-        own = mask - np.left_shift(ef_1, np.uint64(1))
-        following = f - np.left_shift(component_2, np.uint64(1))
-        return ArithmeticShare(runtime, np.stack((own, following)).reshape(bits.components.shape))
+        np.subtract(mask, ef_1, out=out[0, ...])
+        np.subtract(out[0, ...], ef_1, out=out[0, ...])
+        np.left_shift(component_2, two, out=out[1, ...])
+        np.subtract(f, out[1, ...], out=out[1, ...], dtype=RING_DTYPE)
+        return ArithmeticShare(runtime, out.reshape(bits.components.shape))
     shared_with_1 = runtime.prg_previous.random(shape)  # m
-    component_2 = runtime.prg_previous.random(shape)  # s
+    component_2 = runtime.prg_previous.fill(out[0, ...])  # s
     received = runtime.exchange(receive_from=[0])
     (masked,) = expect_arrays(received[0], 1, 0, "bit injection")
     check_received(masked, like, 0, "bit injection")
-    ef_0 = np.multiply(masked, f)  # (e - r) * f
+    ef_0 = np.multiply(masked, f, dtype=RING_DTYPE)  # (e - r) * f
     np.add(ef_0, shared_with_1, out=ef_0)
     np.subtract(ef_0, component_2, out=ef_0)  # component 0 of e*f: (e-r)f + m - s
     runtime.exchange({0: [ef_0]})
-    own = f - np.left_shift(component_2, np.uint64(1))
-    following = masked - np.left_shift(ef_0, np.uint64(1))
-    return ArithmeticShare(runtime, np.stack((own, following)).reshape(bits.components.shape))
+    np.left_shift(component_2, two, out=out[0, ...])
+    np.subtract(f, out[0, ...], out=out[0, ...], dtype=RING_DTYPE)
+    np.subtract(masked, ef_0, out=out[1, ...])
+    np.subtract(out[1, ...], ef_0, out=out[1, ...])
+    return ArithmeticShare(runtime, out.reshape(bits.components.shape))

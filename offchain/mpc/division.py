@@ -5,23 +5,28 @@
 1. Normalise (:mod:`offchain.mpc.normalize`): ``F = ±2**(60-k)`` (sign of
    ``y`` included) and ``a = Y * F / 2**(61-D)``, the real ``|y| / 2**(k+1)``
    in ``[1/2, 1]`` at ``D = 28`` internal fractional bits.
-2. Goldschmidt: ``w0 = 4.2423 - 5.8180 a + 2.5858 a**2`` (minimax, relative
-   error ``|1 - a w0| <= 0.0101`` on [1/2, 1]), ``e0 = 1 - a w0``, then
-   ``w1 = w0 (1 + e0)``, ``e1 = e0**2``, ``w2 = w1 (1 + e1)``: relative
-   error ``e0**4 <= 1.1e-8`` plus truncation errors of ``2**-28``.
-3. ``P = x * w2`` at ``f`` bits (in two limbs so that ``w2``'s extra 8 bits
-   count: relative error about ``2**-(f+8)``), and the quotient is
-   ``P * 2**(f-1-k)``: for ``k <= 2f - 1`` it is ``P * M / 2**f`` with
-   ``M = 2**(2f-1-k)`` (exactly ``F / 2**(61-2f)``); for larger ``k``,
-   ``(P >> s1) * F / 2**(61-f-s1)`` (two steps keep every product below
-   2**62). The branch is chosen by the shared bit ``k >= 2f`` (one
-   multiplication); the discarded branch may overflow, which is harmless.
+2. Goldschmidt: ``w0 = 2.9142 - 2a`` (local: the slope is an integer),
+   ``e0 = 1 - a w0`` with ``|e0| <= 0.0858`` on [1/2, 1], then three steps
+   ``w <- w (1 + e)``, ``e <- e**2``: relative error ``e0**8 <= 3e-9`` plus
+   truncation errors of ``2**-28``.
+3. The quotient is ``x' / a`` with ``x' = x * 2**(f-1-k)``: for ``k < f``
+   (``|y| < 1``) ``x * L``, ``L = 2**(f-1-k)`` exactly (an integer product, so
+   the small divisor's large reciprocal never amplifies a rounding); for
+   ``f <= k <= 2f - 1`` ``x * M / 2**f`` with ``M = 2**(2f-1-k)``; for
+   ``k >= 2f`` ``(x >> s1) * F / 2**(61-f-s1)`` (two steps keep every product
+   below 2**62). ``L``, ``M`` are exact truncations of ``F``. The regime is
+   chosen by the shared bits ``k >= f``, ``k >= 2f`` (one round); branches of
+   other regimes may overflow, which is harmless since they are multiplied
+   by 0 (the truncation input is still perfectly masked). These run in the
+   same protocol runs as Goldschmidt's stages.
+4. ``x' / a`` in two limbs: ``1/a`` at ``f`` bits and its next 8 bits at
+   ``f + 8``, so the relative error is about ``2**-(f+8)``.
 
 **Contract** (``f`` = 16 figures in brackets): ``|y| < 2**(61-f)`` [3.5e13],
 ``|x| < 2**(61-2f)`` [5.4e8], ``|x / y| < 2**(62-2f)`` [1.07e9]. Error at
 most ``2**-(f-1) * |x / y| * 2**-8`` relative plus 3 units in the last
 place. ``x / 0`` returns 0 (as does ``x / -2**-f``, the one value whose
-magnitude minus one is 0). Rounds: 47 (reciprocal 45).
+magnitude minus one is 0). Rounds: 40.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from offchain.errors import InputError
-from offchain.mpc.arithmetic import mul, product_terms
+from offchain.mpc.arithmetic import mul, product_terms, raw_product_terms
 from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.normalize import (
     bits_to_integers,
@@ -43,7 +48,7 @@ from offchain.mpc.truncation import additive_terms, truncate_many
 
 INTERNAL_BITS = 28
 EXTRA_BITS = 8
-RECIPROCAL_INITIAL = (4.24234827, -5.81802842, 2.58578935)  # w0(a) ~ 1/a on [1/2, 1]
+RECIPROCAL_INTERCEPT = 2.9142135623730951  # 1/a ~ 2.9142 - 2a on [1/2, 1], |1 - a w0| <= 0.0858
 MIN_FRACTIONAL_BITS = 15
 
 
@@ -60,7 +65,7 @@ def linear_terms(
     Each ``x_i`` is at ``scale`` fractional bits and each real ``c_i`` is
     encoded at ``scale`` bits, ready for one truncation by ``scale``.
     """
-    term = runtime.zero_sharing(pairs[0][1].shape)
+    term = np.zeros(pairs[0][1].shape, dtype=np.uint64)
     for coefficient, share in pairs:
         term += share.components[0] * encode_constant(coefficient, scale)
     if runtime.party == 0:
@@ -73,9 +78,12 @@ def _fixed(runtime, components: np.ndarray, bits: int) -> FixedPointShare:
 
 
 def _check(y: object, what: str) -> FixedPointShare:
+    """Return the divisor as fixed point (integer sharings are promoted), or refuse it."""
+    if isinstance(y, ArithmeticShare) and not isinstance(y, FixedPointShare):
+        y = y.to_fixed()
     if not isinstance(y, FixedPointShare):
         raise InputError(
-            f"{what} needs a fixed-point share as divisor (share data with kind='fixed')"
+            f"{what} needs an arithmetic or fixed-point share as divisor, got {type(y).__name__}"
         )
     if y.fractional_bits < MIN_FRACTIONAL_BITS:
         raise InputError(
@@ -84,28 +92,25 @@ def _check(y: object, what: str) -> FixedPointShare:
     return y
 
 
-def _goldschmidt(runtime, a: FixedPointShare, output_bits: list[int]) -> list[FixedPointShare]:
-    """Return ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``, truncated to each of ``output_bits``."""
+def _goldschmidt_steps(runtime, a: FixedPointShare):
+    """Yield the stages of Goldschmidt's ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``.
+
+    ``w0 = 2.9142 - 2a`` is local (the slope is an integer) and
+    ``e0 = 1 - a w0 = 1 - 2.9142 a + 2 a**2`` is one truncation; three steps
+    ``w <- w (1 + e)``, ``e <- e**2`` follow. The generator yields the
+    truncation items of each stage and receives their results, so callers can
+    run independent truncations in the same protocol runs.
+    """
     D = INTERNAL_BITS
-    c0, c1, c2 = RECIPROCAL_INITIAL
-    (a2,) = truncate_many(runtime, [(product_terms(a, a), D)])
-    a2 = _fixed(runtime, a2, D)
-    a3, w0 = truncate_many(
-        runtime, [(product_terms(a2, a), D), (linear_terms(runtime, c0, [(c1, a), (c2, a2)], D), D)]
-    )
-    a3, w0 = _fixed(runtime, a3, D), _fixed(runtime, w0, D)
-    (e0,) = truncate_many(
-        runtime, [(linear_terms(runtime, 1.0, [(-c0, a), (-c1, a2), (-c2, a3)], D), D)]
-    )
-    e0 = _fixed(runtime, e0, D)
-    one_plus_e0 = e0 + 1.0
-    w1, e1 = truncate_many(
-        runtime, [(product_terms(w0, one_plus_e0), D), (product_terms(e0, e0), D)]
-    )
-    w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
-    product = product_terms(w1, e1 + 1.0)
-    finals = truncate_many(runtime, [(product, 2 * D - bits) for bits in output_bits])
-    return [_fixed(runtime, c, bits) for c, bits in zip(finals, output_bits, strict=True)]
+    w = a.mul_public(-2) + RECIPROCAL_INTERCEPT
+    terms = linear_terms(runtime, 1.0, [(-RECIPROCAL_INTERCEPT, a)], D)
+    terms += raw_product_terms(a, a) << np.uint64(1)
+    (e,) = yield [(terms, D)]
+    e = _fixed(runtime, e, D)
+    for _ in range(2):
+        w_next, e_next = yield [(raw_product_terms(w, e + 1.0), D), (raw_product_terms(e, e), D)]
+        w, e = _fixed(runtime, w_next, D), _fixed(runtime, e_next, D)
+    return raw_product_terms(w, e + 1.0)  # 1/a at 2D bits, to be truncated by the caller
 
 
 def divide(x: object, y: FixedPointShare) -> FixedPointShare:
@@ -148,7 +153,8 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     D = INTERNAL_BITS
     middle_top = 2 * f - 1  # the middle regime covers f <= k <= 2f - 1
     first_shift = max(1, 61 - 3 * f)
-    # 1. Normalise y: F = ±2**(60-k), a = |y| / 2**(k+1) at D bits; L, M: powers for small/middle k.
+    # 1. Normalise y: F = ±2**(60-k) (sign of y); a = |y| / 2**(k+1) at D bits; by exact
+    #    truncations of F, L = ±2**(f-1-k) (exact for k < f) and M = ±2**(2f-1-k) (k <= 2f-1).
     magnitude = top_bit(y)
     (power,) = to_arithmetic(runtime, [reversed_power(magnitude.one_hot, 60)])
     negative, not_small, large = bits_to_integers(
@@ -160,61 +166,73 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
         ],
     )
     signed_power = mul(power, 1 - (negative << 1))
-    travelling_power = additive_terms(signed_power)
+    travelling = additive_terms(signed_power)
     a, small_factor, middle_factor = truncate_many(
         runtime,
         [
-            (product_terms(y, signed_power), 61 - D),
-            (travelling_power, 61 - f),  # ±2**(f-1-k), exact for k <= f - 1
-            (travelling_power.copy(), 60 - middle_top),  # ±2**(2f-1-k), exact for k <= 2f - 1
+            (raw_product_terms(y, signed_power), 61 - D),
+            (travelling, 61 - f),
+            (travelling.copy(), 60 - middle_top),
         ],
     )
     a = _fixed(runtime, a, D)
     small_factor = ArithmeticShare(runtime, small_factor)
     middle_factor = ArithmeticShare(runtime, middle_factor)
-    # 2. 1/a at f bits, and its next 8 bits as a second limb (at f + 8 bits).
-    inverse, inverse_fine = _goldschmidt(runtime, a, [f, f + EXTRA_BITS])
-    extra = _fixed(
-        runtime,
-        inverse_fine.components - (inverse.components << np.uint64(EXTRA_BITS)),
-        f + EXTRA_BITS,
-    )
-    # 3. Small divisors (k < f): 1/y = (1/a) * 2**(f-1-k) exactly, then x * (1/y).
-    reciprocal_main = mul(inverse, small_factor)
-    reciprocal_extra = mul(extra, small_factor)
-    # 4. x * (1/y) for small k, and P = x / a for the others (two limbs each).
-    limbs = [
-        (reciprocal_main, f),
-        (reciprocal_extra, f + EXTRA_BITS),
-        (inverse, f),
-        (extra, f + EXTRA_BITS),
-    ]
+    # 2. Scale x by 2**(f-1-k) (sign of y included), so that the quotient is x' / a:
+    #    k < f: x * L exactly; f <= k <= 2f-1: x * M / 2**f; k >= 2f: (x >> s1) * F / 2**(61-f-s1)
+    #    (two steps keep every product below 2**62). These run alongside Goldschmidt's stages.
     if isinstance(x, FixedPointShare):
-        items = [(product_terms(x, limb), shift) for limb, shift in limbs]
+        x_terms = additive_terms(x)
+        small = mul(x, small_factor)
     else:
         encoded = FixedPoint(f).encode(x)
-        items = [
-            (additive_terms(ArithmeticShare(runtime, limb.components * encoded)), shift)
-            for limb, shift in limbs
-        ]
-    small_main, small_extra, p_main, p_extra = (
-        _fixed(runtime, c, f) for c in truncate_many(runtime, items)
-    )
-    small = small_main + small_extra
-    p = p_main + p_extra
-    # 5. Middle (f <= k <= 2f-1): P * 2**(2f-1-k) / 2**f; large (k >= 2f): (P >> s1) * F / 2**(61-f-s1).
-    middle, shifted = truncate_many(
-        runtime, [(product_terms(p, middle_factor), f), (additive_terms(p), first_shift)]
+        x_terms = np.where(runtime.party == 0, encoded, np.uint64(0)).astype(np.uint64)
+        small = FixedPointShare(runtime, small_factor.mul_public(encoded).components, f)
+
+    def x_times(factor: ArithmeticShare) -> np.ndarray:
+        """Additive term of x * factor (x a share or public)."""
+        if isinstance(x, FixedPointShare):
+            return raw_product_terms(x, factor)
+        return additive_terms(ArithmeticShare(runtime, factor.components * encoded))
+
+    stages = _goldschmidt_steps(runtime, a)
+    goldschmidt_items = next(stages)
+    *done, middle, shifted = truncate_many(
+        runtime, [*goldschmidt_items, (x_times(middle_factor), f), (x_terms, first_shift)]
     )
     shifted = _fixed(runtime, shifted, f)
-    (large_result,) = truncate_many(
-        runtime, [(product_terms(shifted, signed_power), 61 - f - first_shift)]
+    goldschmidt_items = stages.send(done)
+    *done, large_x = truncate_many(
+        runtime,
+        [*goldschmidt_items, (raw_product_terms(shifted, signed_power), 61 - f - first_shift)],
     )
-    middle, large_result = _fixed(runtime, middle, f), _fixed(runtime, large_result, f)
-    # 6. Select the regime; branches computed for other regimes may hold garbage, multiplied by 0.
-    return small + _sum_of_products(
-        runtime, [(not_small, middle - small), (large, large_result - middle)]
+    middle, large_x = _fixed(runtime, middle, f), _fixed(runtime, large_x, f)
+    # Select the regime; branches computed for other regimes may hold garbage, multiplied by 0.
+    scaled_x = small + _sum_of_products(
+        runtime, [(not_small, middle - small), (large, large_x - middle)]
     )
+    goldschmidt_items = stages.send(done)
+    try:
+        stages.send(truncate_many(runtime, goldschmidt_items))
+    except StopIteration as finished:
+        inverse_terms = finished.value
+    # 3. 1/a at f bits, and its next 8 bits as a second limb (at f + 8 bits).
+    inverse, inverse_fine = truncate_many(
+        runtime, [(inverse_terms, 2 * D - f), (inverse_terms.copy(), 2 * D - f - EXTRA_BITS)]
+    )
+    inverse = _fixed(runtime, inverse, f)
+    extra = _fixed(
+        runtime, inverse_fine - (inverse.components << np.uint64(EXTRA_BITS)), f + EXTRA_BITS
+    )
+    # 4. Q = x' / a in two limbs.
+    main, fine = truncate_many(
+        runtime,
+        [
+            (raw_product_terms(scaled_x, inverse), f),
+            (raw_product_terms(scaled_x, extra), f + EXTRA_BITS),
+        ],
+    )
+    return _fixed(runtime, main, f) + _fixed(runtime, fine, f)
 
 
 def _sum_of_products(
@@ -223,7 +241,7 @@ def _sum_of_products(
     """Return ``sum(b_i * v_i)`` for integer ``b_i`` and fixed-point ``v_i`` in one round (one reshare)."""
     term = product_terms(*pairs[0])
     for left, right in pairs[1:]:
-        term += product_terms(left, right)
+        term += product_terms(left, right, mask=False)
     components = np.empty((2, *term.shape), dtype=np.uint64)
     components[0] = term
     components[1] = runtime.reshare(components[0])

@@ -81,16 +81,7 @@ class RunResult:
             return None
         first = values[0]
         for other in values[1:]:
-            same = (
-                np.array_equal(
-                    np.asarray(first),
-                    np.asarray(other),
-                    equal_nan=np.asarray(first).dtype.kind == "f",
-                )
-                if isinstance(first, np.ndarray) or isinstance(other, np.ndarray)
-                else first == other
-            )
-            if not same:
+            if not _same(first, other):
                 raise MpcError(f"parties returned different results: {self.results!r:.300}")
         return first
 
@@ -103,6 +94,20 @@ class RunResult:
     def max_bytes_sent(self) -> int:
         """Bytes sent by the party that sent most."""
         return max(s.bytes_sent for s in self.stats)
+
+
+def _same(first: Any, second: Any) -> bool:
+    """Compare party results: arrays elementwise (NaN equal to NaN), sequences item by item."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(
+            _same(a, b) for a, b in zip(first, second, strict=True)
+        )
+    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
+        left, right = np.asarray(first), np.asarray(second)
+        return left.shape == right.shape and np.array_equal(
+            left, right, equal_nan=left.dtype.kind == "f"
+        )
+    return bool(first == second)
 
 
 def run_party(

@@ -11,7 +11,9 @@ Contract every implementation keeps:
   ``peer`` and returns without waiting for the peer to read it, so two parties
   may send to each other at the same time without deadlock. One message per
   peer per round: protocols batch everything a round needs into one call.
-  The caller must not modify the arrays after sending them.
+  The caller must not modify the arrays after sending them (the in-process
+  transport hands the very same memory to the receiver and makes it
+  read-only), and receivers must treat received arrays as read-only.
 * ``recv(peer)`` returns the next message from ``peer`` in the order sent, with
   the same dtypes and shapes, or raises ``PeerTimeout`` after ``timeout``
   seconds (never hangs) and ``TransportError`` if the link is gone.

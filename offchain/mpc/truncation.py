@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from offchain.errors import InputError
+from offchain.errors import InputError, MpcError
 from offchain.mpc.ring import RING_BITS, RING_DTYPE
 from offchain.mpc.runtime import Runtime, check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
@@ -101,6 +101,15 @@ def truncate_terms(
     )
 
 
+def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
+    """Smallest word type for the halves of ``msb(r)``: they only matter mod ``2**shift``."""
+    largest = int(np.max(shift)) if np.size(shift) else 1
+    for bits in (8, 16, 32):
+        if largest <= bits:
+            return np.dtype(f"u{bits // 8}")
+    return RING_DTYPE
+
+
 def _truncate_flat(
     runtime: Runtime,
     term: np.ndarray,
@@ -111,31 +120,40 @@ def _truncate_flat(
     opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
     shape = term.shape
     party = runtime.party
+    half_dtype = _msb_dtype(shift_u)
 
     if party == helper:
         mask = runtime.prg_next.random(shape)  # r_A, shared with A
         np.add(mask, runtime.prg_previous.random(shape), out=mask)  # + r_B, shared with B
-        high = np.right_shift(mask, shift_u)
-        msb = np.right_shift(mask, _MSB_SHIFT)
-        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = t - t_A
-        np.subtract(msb, runtime.prg_next.random(shape), out=msb)  # m_B = m - m_A
-        own = runtime.prg_previous.random(shape)  # component H, shared with B
-        following = runtime.prg_next.random(shape)  # component A, shared with A
-        to_b = [term, high, msb] if helper_term_travels else [high, msb]
-        sends = {opener_b: to_b}
+        sends: dict[int, list[np.ndarray]] = {}
         if helper_term_travels:
-            sends[opener_a] = [term]
+            # The helper's term goes to both openers, hidden by randomness only the helper knows.
+            private = runtime.prg_private.random(shape)
+            np.add(mask, private, out=private)  # r = r_A + r_B + rho, the mask of c
+            masked_term = np.add(term, private)
+            np.subtract(masked_term, mask, out=masked_term)  # term + rho
+            mask = private
+            sends[opener_a] = [masked_term]
+        high = np.right_shift(mask, shift_u)
+        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
+        msb = np.right_shift(mask, _MSB_SHIFT).astype(half_dtype)
+        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        runtime.prg_next.fill(components[1, ...])  # component A, shared with A
+        runtime.prg_previous.fill(components[0, ...])  # component H, shared with B
+        sends[opener_b] = [masked_term, high, msb] if helper_term_travels else [high, msb]
         runtime.exchange(sends)
         runtime.exchange()
-        return np.stack((own, following))
+        return components
 
     if party == opener_a:
         masked = runtime.prg_previous.random(shape)  # r_A
         np.add(masked, term, out=masked)
         np.add(masked, _OFFSET, out=masked)
         high_half = runtime.prg_previous.random(shape)  # t_A
-        msb_half = runtime.prg_previous.random(shape)  # m_A
-        component_a = runtime.prg_previous.random(shape)
+        msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
+        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        component_a = runtime.prg_previous.fill(components[0, ...])
         receive = [opener_b, helper] if helper_term_travels else [opener_b]
         received = runtime.exchange({opener_b: [masked]}, receive)
         (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
@@ -150,21 +168,24 @@ def _truncate_flat(
         received = runtime.exchange({opener_b: [half]}, [opener_b])
         (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
         check_received(other_half, half, opener_b, "truncation")
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        components[0] = component_a
         np.add(half, other_half, out=components[1, ...])  # component B
         return components
 
     # opener B
     masked = runtime.prg_next.random(shape)  # r_B
     np.add(masked, term, out=masked)
-    component_h = runtime.prg_next.random(shape)
+    components = np.empty((2, *shape), dtype=RING_DTYPE)
+    component_h = runtime.prg_next.fill(components[1, ...])
     received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
     expected = 3 if helper_term_travels else 2
     from_helper = expect_arrays(received[helper], expected, helper, "truncation")
-    for array in from_helper:
+    for array in from_helper[:-1]:
         check_received(array, masked, helper, "truncation")
     high_half, msb_half = from_helper[-2], from_helper[-1]
+    if msb_half.dtype != half_dtype or msb_half.shape != shape:
+        raise MpcError(
+            f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half"
+        )
     (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(from_a, masked, opener_a, "truncation")
     opened = np.add(masked, from_a)
@@ -175,9 +196,7 @@ def _truncate_flat(
     received = runtime.exchange({opener_a: [half]}, [opener_a])
     (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
     check_received(other_half, half, opener_a, "truncation")
-    components = np.empty((2, *shape), dtype=RING_DTYPE)
     np.add(half, other_half, out=components[0, ...])  # component B
-    components[1] = component_h
     return components
 
 
@@ -195,7 +214,7 @@ def _opened_half(
     """
     no_wrap = np.right_shift(opened, _MSB_SHIFT)
     np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
-    np.multiply(no_wrap, msb_half, out=no_wrap)
+    np.multiply(no_wrap, msb_half, out=no_wrap, casting="unsafe")
     np.left_shift(no_wrap, np.uint64(RING_BITS) - shift, out=no_wrap)
     np.subtract(no_wrap, high_half, out=no_wrap)
     if public_part:
@@ -237,7 +256,7 @@ def mul_truncate(x: FixedPointShare, y: FixedPointShare) -> FixedPointShare:
         raise InputError(
             f"fixed-point operands have {x.fractional_bits} and {y.fractional_bits} fractional bits"
         )
-    term = product_terms(x, y)
+    term = product_terms(x, y, mask=False)
     components = truncate_terms(x.runtime, term, x.fractional_bits, helper_term_travels=True)
     return FixedPointShare(x.runtime, components, x.fractional_bits)
 
@@ -251,30 +270,34 @@ def truncate_product_terms(
 
 
 def additive_terms(share: ArithmeticShare) -> np.ndarray:
-    """Return this party's term of a fresh 3-out-of-3 additive sharing of ``share`` (local).
+    """Return this party's additive term of ``share`` for :func:`truncate_many`: its own component.
 
-    ``x_i`` plus a zero sharing, so the term can travel to another party.
+    The three own components sum to the value; the truncation protocol masks
+    the terms it sends, so no extra randomness is needed here.
     """
-    components = share.components
-    return np.add(components[0, ...], share.runtime.zero_sharing(share.shape))
+    return np.array(share.components[0, ...], dtype=RING_DTYPE)
 
 
 def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
     """Truncate several values in one protocol run (2 rounds); return their ``[own, next]``.
 
-    ``items`` holds ``(term, shift)`` pairs: ``term`` is this party's masked
-    additive term of the value (from :func:`offchain.mpc.arithmetic.product_terms`
-    or :func:`additive_terms`), ``shift`` the public number of bits to drop.
+    ``items`` holds ``(term, shift)`` pairs: ``term`` is this party's
+    additive term of the value (from :func:`offchain.mpc.arithmetic.raw_product_terms`,
+    :func:`additive_terms` or a sum of those), ``shift`` the public number of bits to drop.
     """
     if not items:
         return []
     flat = [np.asarray(term).reshape(-1) for term, _ in items]
-    shifts = np.concatenate(
-        [
-            np.full(part.size, shift, dtype=np.uint64)
-            for part, (_, shift) in zip(flat, items, strict=True)
-        ]
-    )
+    distinct = {int(shift) for _, shift in items}
+    if len(distinct) == 1:
+        shifts: int | np.ndarray = distinct.pop()
+    else:
+        shifts = np.concatenate(
+            [
+                np.full(part.size, shift, dtype=np.uint64)
+                for part, (_, shift) in zip(flat, items, strict=True)
+            ]
+        )
     joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
     result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)
     outputs, start = [], 0

@@ -37,10 +37,11 @@ from offchain.mpc.program import Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
 from offchain.mpc.seeds import PARTIES
 from offchain.net.identity import NodeIdentity
-from offchain.net.local import _root_cause
+from offchain.net.local import DEFAULT_TIMEOUT, _root_cause
 from offchain.net.tls import DEFAULT_CONNECT_TIMEOUT_SECONDS, Peer, TlsTransport, bind_listener
 
-DEFAULT_TIMEOUT = 60.0
+# DEFAULT_TIMEOUT and the choice of root cause come from the in-process runner, so
+# both runners behave alike.
 LOOPBACK = "127.0.0.1"
 # Process start-up (interpreter, numpy, cryptography imports) on a loaded machine.
 _START_UP_SECONDS = 60.0

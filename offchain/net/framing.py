@@ -24,6 +24,7 @@ arrays' sizes add up to the payload length.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from offchain.errors import InputError, TransportError
+from offchain.net.transcript import array_prefix, message_prefix
 
 PREFIX = struct.Struct("<B3xIQ")
 _COUNT = struct.Struct("<I")
@@ -43,6 +45,9 @@ MAX_NDIM = 64
 # message leaves as one TLS record and one system call; larger ones are sent from
 # their own memory without a copy.
 COALESCE_BELOW_BYTES = 64 << 10
+# Received payload is hashed in pieces of this size while the rest is still in
+# flight; small enough to stay in the core's cache between decryption and hashing.
+HASH_CHUNK_BYTES = 256 << 10
 _DTYPE_PATTERN = re.compile(r"[<>|][biufc][0-9]{1,2}")
 _SUPPORTED_KINDS = "biufc"
 
@@ -101,11 +106,9 @@ def data_frame_segments(arrays: list[np.ndarray]) -> tuple[list[bytes | memoryvi
 
     Small arrays are joined with the header; large ones are views of the arrays' memory.
     """
-    header = [_COUNT.pack(len(arrays))]
-    for array in arrays:
-        dtype = array.dtype.str.encode("ascii")
-        header.append(struct.pack(f"<B{len(dtype)}sB{array.ndim}Q", len(dtype), dtype, array.ndim, *array.shape))
-    header_bytes = b"".join(header)
+    header_bytes = message_prefix(len(arrays)) + b"".join(
+        array_prefix(array.dtype, array.shape) for array in arrays
+    )
     payload_bytes = sum(array.nbytes for array in arrays)
     segments: list[bytes | memoryview] = []
     pending = [PREFIX.pack(FrameKind.DATA, len(header_bytes), payload_bytes), header_bytes]
@@ -150,8 +153,13 @@ def read_exactly(stream: Stream, buffer: memoryview, what: str) -> None:
         filled += received
 
 
-def read_frame(stream: Stream, *, max_message_bytes: int) -> Frame:
-    """Read one frame; raise ``TransportError`` naming what is malformed."""
+def read_frame(stream: Stream, *, max_message_bytes: int, transcript: hashlib._Hash | None = None) -> Frame:
+    """Read one frame; raise ``TransportError`` naming what is malformed.
+
+    A DATA frame's message is fed into ``transcript`` (see ``transcript.py``)
+    piece by piece as it arrives, so hashing overlaps the transfer instead of
+    following it.
+    """
     prefix = bytearray(PREFIX.size)
     read_exactly(stream, memoryview(prefix), "a frame prefix")
     kind_value, header_length, payload_length = PREFIX.unpack(prefix)
@@ -172,10 +180,19 @@ def read_frame(stream: Stream, *, max_message_bytes: int) -> Frame:
         if payload_length:
             raise TransportError(f"{kind.name} frame carries {payload_length} payload bytes; expected none")
         return Frame(kind, body=bytes(header))
-    arrays = [np.empty(shape, dtype) for dtype, shape in parse_data_header(bytes(header), payload_length)]
+    specs = parse_data_header(bytes(header), payload_length)
+    arrays = [np.empty(shape, dtype) for dtype, shape in specs]
+    if transcript is not None:
+        transcript.update(message_prefix(len(arrays)))
     for array in arrays:
-        if array.nbytes:
-            read_exactly(stream, array.reshape(-1).view(np.uint8).data, "a message payload")
+        if transcript is not None:
+            transcript.update(array_prefix(array.dtype, array.shape))
+        raw = array.reshape(-1).view(np.uint8).data
+        for start in range(0, len(raw), HASH_CHUNK_BYTES):
+            chunk = raw[start : start + HASH_CHUNK_BYTES]
+            read_exactly(stream, chunk, "a message payload")
+            if transcript is not None:
+                transcript.update(chunk)
     return Frame(kind, arrays=arrays)
 
 

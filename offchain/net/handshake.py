@@ -35,10 +35,12 @@ The preamble shows a network observer the dialer's certificate (its node
 name and public key, both public on chain anyway); everything after the
 verdict is encrypted.
 
-Refusals: a wrong key ends set-up at once at both ends
-(``PeerAuthenticationFailed``). A peer from another session is told so
-(``SessionMismatch`` at the dialer); the listener keeps waiting for the right
-peer and lists what it refused if its deadline passes (``PeerTimeout``).
+Refusals: a dialer facing a wrong key, or refused for its own key, stops at
+once (``PeerAuthenticationFailed``); a dialer of another session is told so
+(``SessionMismatch``). A listener refuses and keeps waiting for the right
+peer, so that anyone able to reach its port cannot abort a session by
+connecting; if its deadline passes it raises ``PeerAuthenticationFailed`` when
+it refused a key, ``PeerTimeout`` otherwise, listing what it refused.
 Dialers retry refused or failed TCP connections with exponential backoff
 until the deadline, so parties may start in any order.
 """
@@ -340,6 +342,7 @@ class Acceptor:
         self._cancelled = threading.Event()
         self._connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
         self._refusals: list[str] = []
+        self._authentication_refused = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"unseen-accept-p{party}", daemon=True)
         self._thread.start()
@@ -366,14 +369,7 @@ class Acceptor:
             while wanted - self._connections.keys() and not self._cancelled.is_set():
                 remaining = self._deadline - time.monotonic()
                 if remaining <= 0:
-                    missing = sorted(wanted - self._connections.keys())
-                    refused = "; ".join(self._refusals) or "none"
-                    raise PeerTimeout(
-                        f"party {self._party} waited until its deadline for "
-                        + ", ".join(f"party {dialer}'s {direction.name} connection" for dialer, direction in missing)
-                        + f" in session {describe_session(self._session_id)}; refused meanwhile: {refused}. "
-                        "Check that those parties are running, dial this endpoint and use this session id"
-                    )
+                    raise self._deadline_error(sorted(wanted - self._connections.keys()))
                 try:
                     sock, address = self._listener.accept()
                 except TimeoutError:
@@ -398,39 +394,32 @@ class Acceptor:
             presented = certificate_fingerprint(certificate)
             if presented not in self._dialers.values():
                 sock.sendall(_VERDICT_REFUSED)
-                sock.close()
-                expected = ", ".join(
-                    f"party {dialer}: {format_fingerprint(pin)}" for dialer, pin in sorted(self._dialers.items())
+                self._refuse(
+                    sock, f"{origin} presented key fingerprint {format_fingerprint(presented)}, "
+                    "pinned for none of the parties expected to dial us", authentication=True,
                 )
-                raise PeerAuthenticationFailed(
-                    f"party {self._party}: a connection from {origin} presented key fingerprint "
-                    f"{format_fingerprint(presented)}, which is pinned for none of the parties "
-                    f"expected to dial us ({expected})"
-                )
+                return
             sock.sendall(_VERDICT_ACCEPT)
             tls = server_context(self._identity, certificate).wrap_socket(sock, server_side=True)
         except (OSError, InputError, struct.error) as error:
-            # A port scan, a peer that gave up, garbage: not a session failure.
-            if isinstance(error, TransportError):
-                raise
+            # A port scan, a peer that gave up, garbage, an impostor failing the
+            # handshake: refused, but no reason to abandon the session.
             self._refuse(sock, f"{origin}: {type(error).__name__}: {error}")
             return
         try:
             self._admit_tls(tls, origin, presented, wanted)
         except (OSError, struct.error) as error:
-            if isinstance(error, TransportError):
-                tls.close()
-                raise
             self._refuse(tls, f"{origin}: {type(error).__name__} during the session hello: {error}")
 
     def _admit_tls(self, tls: ssl.SSLSocket, origin: str, preamble_fingerprint: bytes, wanted) -> None:
         presented = _presented_fingerprint(tls)
         if presented != preamble_fingerprint:
-            raise PeerAuthenticationFailed(
-                f"party {self._party}: {origin} sent a certificate for key "
-                f"{format_fingerprint(preamble_fingerprint)} in its preamble but presented key "
-                f"{format_fingerprint(presented)} in TLS"
+            self._refuse(
+                tls, f"{origin} sent a certificate for key {format_fingerprint(preamble_fingerprint)} "
+                f"in its preamble but presented key {format_fingerprint(presented)} in TLS",
+                authentication=True,
             )
+            return
         magic, direction_value, dialer, listener, session_length = _HELLO.unpack(
             _receive_exactly(tls, _HELLO.size, "a hello")
         )
@@ -439,13 +428,15 @@ class Acceptor:
             self._refuse(tls, f"{origin}: malformed hello")
             return
         direction = Direction(direction_value)
-        if self._dialers.get(dialer) != presented:
-            pinned = self._dialers.get(dialer)
-            raise PeerAuthenticationFailed(
-                f"party {self._party}: {origin} claims to be party {dialer} but presented key "
+        pinned = self._dialers.get(dialer)
+        if pinned != presented:
+            self._refuse(
+                tls, f"{origin} claims to be party {dialer} but presented key "
                 f"{format_fingerprint(presented)}; party {dialer} is "
-                + (f"pinned to {format_fingerprint(pinned)}" if pinned else "not expected to dial us")
+                + (f"pinned to {format_fingerprint(pinned)}" if pinned else "not expected to dial us"),
+                authentication=True,
             )
+            return
         if session_id != self._session_id:
             self._reply(tls, _Status.SESSION_MISMATCH)
             self._refuse(tls, f"party {dialer} from {origin} of session {describe_session(session_id)}")
@@ -465,8 +456,27 @@ class Acceptor:
     def _reply(self, tls: ssl.SSLSocket, status: _Status) -> None:
         tls.sendall(_REPLY.pack(_REPLY_MAGIC, status, self._party, len(self._session_id)) + self._session_id)
 
-    def _refuse(self, sock: socket.socket, reason: str) -> None:
+    def _refuse(self, sock: socket.socket, reason: str, *, authentication: bool = False) -> None:
         logger.warning("party %d refused a connection: %s", self._party, reason)
         self._refusals.append(reason)
+        self._authentication_refused |= authentication
         with contextlib.suppress(OSError):
             sock.close()
+
+    def _deadline_error(self, missing: list[tuple[int, Direction]]) -> TransportError:
+        awaited = ", ".join(f"party {dialer}'s {direction.name} connection" for dialer, direction in missing)
+        refused = "; ".join(self._refusals) or "none"
+        if self._authentication_refused:
+            expected = ", ".join(
+                f"party {dialer} pinned to {format_fingerprint(pin)}" for dialer, pin in sorted(self._dialers.items())
+            )
+            return PeerAuthenticationFailed(
+                f"party {self._party} refused connections whose key is not pinned ({expected}) and "
+                f"never received {awaited}; refused: {refused}. Check the fingerprints registered "
+                "for those parties"
+            )
+        return PeerTimeout(
+            f"party {self._party} waited until its deadline for {awaited} in session "
+            f"{describe_session(self._session_id)}; refused meanwhile: {refused}. Check that those "
+            "parties are running, dial this endpoint and use this session id"
+        )

@@ -89,10 +89,27 @@ class Peer:
             object.__setattr__(self, "address", (str(host), port))
 
 
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """Return ``(host, port)`` from ``"host:port"`` or ``"[ipv6]:port"`` (a member's registered endpoint)."""
+    host, separator, port_text = endpoint.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536 or (
+        ":" in host and not endpoint.strip().startswith("[")
+    ):
+        raise InputError(
+            f"an endpoint is host:port with a port in 1..65535 (IPv6 as [address]:port), got {endpoint!r}"
+        )
+    return host, int(port_text)
+
+
 def bind_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
     """Return a listening TCP socket on ``host:port`` (port 0: a free port, see ``getsockname()``)."""
-    listener = socket.create_server((host, port), backlog=backlog)
-    return listener
+    return socket.create_server((host, port), backlog=backlog, family=_family_of(host))
+
+
+def _family_of(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 class _Event(Enum):
@@ -199,9 +216,10 @@ class _ReceivingLink:
     def _run(self) -> None:
         try:
             while True:
-                frame: Frame = read_frame(self.connection, max_message_bytes=self._max_message_bytes)
+                frame: Frame = read_frame(
+                    self.connection, max_message_bytes=self._max_message_bytes, transcript=self._hash
+                )
                 if frame.kind is FrameKind.DATA:
-                    update_with_message(self._hash, frame.arrays)
                     self.events.put((_Event.MESSAGE, (frame.arrays, self._hash.digest())))
                 elif frame.kind is FrameKind.TRANSCRIPT:
                     self.events.put((_Event.TRANSCRIPT, frame.body))
@@ -279,56 +297,11 @@ class TlsTransport:
         session, ``PeerTimeout`` if a peer does not show up.
         """
         try:
-            if not isinstance(party, int) or not 0 <= party <= MAX_PARTY:
-                raise InputError(f"party must be an integer in 0..{MAX_PARTY}, got {party!r}")
-            if not peers:
-                raise InputError(f"party {party} needs at least one peer to talk to")
-            for peer, description in peers.items():
-                if not isinstance(peer, int) or not 0 <= peer <= MAX_PARTY or peer == party:
-                    raise InputError(
-                        f"peer numbers must be integers in 0..{MAX_PARTY} other than this party ({party}); got {peer!r}"
-                    )
-                if not isinstance(description, Peer):
-                    raise InputError(f"peers[{peer}] must be a Peer(fingerprint, address), got {description!r}")
-            _check_positive("timeout", timeout)
-            _check_positive("connect_timeout", connect_timeout)
-            if not 0 <= one_way_delay <= 60:
-                raise InputError(f"one_way_delay must be 0..60 seconds, got {one_way_delay!r}")
-            if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
-                raise InputError(f"max_message_bytes must be a positive integer, got {max_message_bytes!r}")
+            _check_connect_arguments(party, peers, timeout, connect_timeout, one_way_delay, max_message_bytes)
             session = session_id_bytes(session_id)
-            dialers = {peer: description.fingerprint for peer, description in peers.items() if description.address is None}
-            if dialers and listener is None:
-                raise InputError(
-                    f"parties {sorted(dialers)} have no address, so they dial party {party}, which then "
-                    "needs a listening socket: pass listener=bind_listener(host, port)"
-                )
-            deadline = time.monotonic() + connect_timeout
-            acceptor = (
-                Acceptor(listener, identity, party=party, dialers=dialers, session_id=session, deadline=deadline)
-                if dialers
-                else None
+            connections = _open_connections(
+                identity, party, peers, session, listener, time.monotonic() + connect_timeout
             )
-            connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
-            try:
-                context = client_context(identity)
-                for peer, description in sorted(peers.items()):
-                    if description.address is None:
-                        continue
-                    for direction in Direction:
-                        connections[(peer, direction)] = dial(
-                            identity, context, party=party, peer=peer,
-                            peer_fingerprint=description.fingerprint, address=description.address,
-                            session_id=session, direction=direction, deadline=deadline,
-                        )
-                if acceptor is not None:
-                    connections.update(acceptor.result())
-            except BaseException:
-                if acceptor is not None:
-                    acceptor.cancel()
-                for connection in connections.values():
-                    connection.close()
-                raise
         finally:
             if listener is not None:
                 listener.close()
@@ -533,6 +506,72 @@ class TlsTransport:
                 f"{link.consumed} messages: the two ends ran different protocols"
             )
         return TransportError(f"{where}, but received {kind.value}")
+
+
+def _check_connect_arguments(
+    party, peers, timeout, connect_timeout, one_way_delay, max_message_bytes
+) -> None:
+    if not isinstance(party, int) or not 0 <= party <= MAX_PARTY:
+        raise InputError(f"party must be an integer in 0..{MAX_PARTY}, got {party!r}")
+    if not peers:
+        raise InputError(f"party {party} needs at least one peer to talk to")
+    for peer, description in peers.items():
+        if not isinstance(peer, int) or not 0 <= peer <= MAX_PARTY or peer == party:
+            raise InputError(
+                f"peer numbers must be integers in 0..{MAX_PARTY} other than this party ({party}); got {peer!r}"
+            )
+        if not isinstance(description, Peer):
+            raise InputError(f"peers[{peer}] must be a Peer(fingerprint, address), got {description!r}")
+    _check_positive("timeout", timeout)
+    _check_positive("connect_timeout", connect_timeout)
+    if not 0 <= one_way_delay <= 60:
+        raise InputError(f"one_way_delay must be 0..60 seconds, got {one_way_delay!r}")
+    if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
+        raise InputError(f"max_message_bytes must be a positive integer, got {max_message_bytes!r}")
+
+
+def _open_connections(
+    identity: NodeIdentity,
+    party: int,
+    peers: Mapping[int, Peer],
+    session: bytes,
+    listener: socket.socket | None,
+    deadline: float,
+) -> dict[tuple[int, Direction], ssl.SSLSocket]:
+    """Dial the peers with an address and accept the others, two connections each; all or nothing."""
+    dialers = {peer: description.fingerprint for peer, description in peers.items() if description.address is None}
+    if dialers and listener is None:
+        raise InputError(
+            f"parties {sorted(dialers)} have no address, so they dial party {party}, which then "
+            "needs a listening socket: pass listener=bind_listener(host, port)"
+        )
+    # Accept in the background while dialing: peers dial us while we dial them.
+    acceptor = (
+        Acceptor(listener, identity, party=party, dialers=dialers, session_id=session, deadline=deadline)
+        if dialers
+        else None
+    )
+    connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
+    try:
+        context = client_context(identity)
+        for peer, description in sorted(peers.items()):
+            if description.address is None:
+                continue
+            for direction in Direction:
+                connections[(peer, direction)] = dial(
+                    identity, context, party=party, peer=peer,
+                    peer_fingerprint=description.fingerprint, address=description.address,
+                    session_id=session, direction=direction, deadline=deadline,
+                )
+        if acceptor is not None:
+            connections.update(acceptor.result())
+    except BaseException:
+        if acceptor is not None:
+            acceptor.cancel()
+        for connection in connections.values():
+            connection.close()
+        raise
+    return connections
 
 
 def _check_positive(name: str, value: float) -> None:

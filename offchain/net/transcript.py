@@ -24,13 +24,22 @@ _DIRECTION_DOMAIN = b"unseen-link-transcript/v1"
 _LINK_DOMAIN = b"unseen-link/v1"
 
 
+def message_prefix(count: int) -> bytes:
+    """Return the bytes that open a message of ``count`` arrays (also the frame header's start)."""
+    return struct.pack("<I", count)
+
+
+def array_prefix(dtype: np.dtype, shape: Sequence[int]) -> bytes:
+    """Return the bytes that describe one array: dtype string and shape (also its frame header entry)."""
+    dtype_text = dtype.str.encode()
+    return struct.pack(f"<B{len(dtype_text)}sB{len(shape)}Q", len(dtype_text), dtype_text, len(shape), *shape)
+
+
 def update_with_message(state: hashlib._Hash, arrays: Sequence[np.ndarray]) -> None:
     """Feed one message (a list of arrays) into a running hash ``state``."""
-    state.update(struct.pack("<I", len(arrays)))
+    state.update(message_prefix(len(arrays)))
     for array in arrays:
-        dtype = array.dtype.str.encode()
-        state.update(struct.pack("<B", len(dtype)) + dtype)
-        state.update(struct.pack("<B", array.ndim) + struct.pack(f"<{array.ndim}Q", *array.shape))
+        state.update(array_prefix(array.dtype, array.shape))
         # A byte view, not memoryview.cast: cast refuses shapes with a zero dimension.
         state.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 

@@ -196,3 +196,19 @@ def _integer_times_real(runtime, px):
 def test_integer_shares_refuse_real_factors_with_a_fix():
     with pytest.raises(InputError, match="share the data as fixed point"):
         run_local(_integer_times_real, dealt(np.arange(3)))
+
+
+def _by_name(runtime, px, py):
+    from offchain.mpc.registry import protocol
+
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    return protocol("mul")(x, y).reveal(), protocol("less_than")(x, y).reveal()
+
+
+def test_registry_dispatches_by_name_and_refuses_unknown_names():
+    from offchain.mpc.registry import protocol
+
+    product, less = run_local(_by_name, dealt(np.array([3, -4])), dealt(np.array([5, 7]))).agreed()
+    assert np.array_equal(product, [15, -28]) and np.array_equal(less, [1, 1])
+    with pytest.raises(InputError, match="unknown MPC protocol 'cube'.*less_than"):
+        protocol("cube")

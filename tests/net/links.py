@@ -6,6 +6,8 @@ import threading
 from collections.abc import Mapping
 from functools import cache
 
+import numpy as np
+
 from offchain.net.identity import NodeIdentity
 from offchain.net.tls import Peer, TlsTransport, bind_listener
 
@@ -101,3 +103,36 @@ def in_threads(*functions):
     if errors:
         raise errors[0]
     return results
+
+
+def listen_as_party_1(listener, session_id: str, **options) -> TlsTransport:
+    """Party 1 of a two-party link, waiting on ``listener`` for party 0 to dial."""
+    own, other = identities(2)
+    options.setdefault("connect_timeout", 10.0)
+    return TlsTransport.connect(
+        party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id=session_id,
+        listener=listener, **options,
+    )
+
+
+def dial_as_party_0(port: int, session_id: str, *, identity: NodeIdentity | None = None,
+                    host: str = "127.0.0.1", **options) -> TlsTransport:
+    """Party 0 of a two-party link, dialing party 1 at ``host:port`` (presenting ``identity``)."""
+    own, other = identities(2)
+    options.setdefault("connect_timeout", 10.0)
+    return TlsTransport.connect(
+        party=0, identity=identity or own, peers={1: Peer(other.fingerprint, (host, port))},
+        session_id=session_id, **options,
+    )
+
+
+def check_link_and_close(party_0: TlsTransport, party_1: TlsTransport) -> None:
+    """Send a message each way, check it arrived, close both ends."""
+    try:
+        party_0.send(1, [np.arange(3)])
+        party_1.send(0, [np.arange(4.0)])
+        assert party_1.recv(0)[0].tolist() == [0, 1, 2]
+        assert party_0.recv(1)[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    finally:
+        party_0.close()
+        party_1.close()

@@ -20,9 +20,17 @@ from offchain.errors import (
 from offchain.mpc.transport import Transport
 from offchain.net import framing
 from offchain.net.identity import NodeIdentity
-from offchain.net.tls import Peer, TlsTransport, bind_listener
+from offchain.net.tls import Peer, TlsTransport, bind_listener, parse_endpoint
 from offchain.net.transcript import LinkTranscript
-from tests.net.links import connect_parties, connected, identities, in_threads
+from tests.net.links import (
+    check_link_and_close,
+    connect_parties,
+    connected,
+    dial_as_party_0,
+    identities,
+    in_threads,
+    listen_as_party_1,
+)
 from tests.net.peer_process import echo_forever
 
 
@@ -140,19 +148,30 @@ def test_transcript_covers_consumed_messages_only(pair):
 def test_verify_transcripts_fails_at_both_ends_when_a_received_byte_differs(pair, monkeypatch):
     original = framing.read_frame
 
-    def read_and_flip_a_bit(stream, **options):
-        frame = original(stream, **options)
-        if frame.kind is framing.FrameKind.DATA and frame.arrays and frame.arrays[0].size:
-            frame.arrays[0].reshape(-1).view(np.uint8)[0] ^= 1
-        return frame
+    class FlipOneBit:
+        """Hands the frame reader the stream with one payload bit flipped (as a faulty path would)."""
 
-    monkeypatch.setattr("offchain.net.tls.read_frame", read_and_flip_a_bit)
+        def __init__(self, stream):
+            self._stream, self._position = stream, 0
+
+        def recv_into(self, buffer, nbytes=0):
+            count = self._stream.recv_into(buffer, nbytes)
+            flip_at = 40  # 16-byte prefix + 17-byte header, then the payload
+            if self._position <= flip_at < self._position + count:
+                buffer[flip_at - self._position] ^= 1
+            self._position += count
+            return count
+
+    monkeypatch.setattr(
+        "offchain.net.tls.read_frame", lambda stream, **options: original(FlipOneBit(stream), **options)
+    )
     # The reader is already blocked in a read that started before the patch: that
     # read takes the first message intact, the patched one flips a bit of the second.
     pair[0].send(1, [np.arange(10, dtype=np.uint64)])
     pair[0].send(1, [np.arange(10, dtype=np.uint64)])
     first, second = pair[1].recv(0)[0], pair[1].recv(0)[0]
-    assert first[0] == 0 and second[0] == 1
+    assert first.tolist() == list(range(10))
+    assert int(np.bitwise_xor(first, second).sum()) == 1 << 56  # one bit of element 0
     monkeypatch.setattr("offchain.net.tls.read_frame", original)
 
     def verify(transport):
@@ -250,18 +269,34 @@ def test_the_dialer_refuses_a_listener_with_another_key():
 
 def test_the_listener_refuses_a_dialer_with_another_key():
     impostor = NodeIdentity.generate("impostor")
-    outcomes = connect_parties(2, pins={(1, 0): impostor.fingerprint}, connect_timeout=3)
+    outcomes = connect_parties(2, pins={(1, 0): impostor.fingerprint}, connect_timeout=1.5)
     dialer, listener = outcomes
+    assert isinstance(dialer, PeerAuthenticationFailed) and "refused party 0's certificate" in str(dialer)
+    # The listener refuses and keeps waiting (a stranger must not be able to abort a
+    # session by connecting), then says which key it refused and which it pins.
     assert isinstance(listener, PeerAuthenticationFailed)
     assert identities()[0].fingerprint_hex in str(listener) and impostor.fingerprint_hex in str(listener)
-    assert isinstance(dialer, PeerAuthenticationFailed) and "refused party 0's certificate" in str(dialer)
 
 
-def test_a_party_presenting_someone_elses_certificate_without_its_key_is_refused():
-    # Party 0 presents party 2's certificate... but it cannot sign with party 2's key,
-    # so it presents its own key under party 2's pin: refused as a wrong key.
-    outcomes = connect_parties(2, pins={(1, 0): identities()[2].fingerprint}, connect_timeout=3)
+def test_a_stranger_connecting_does_not_abort_the_session():
+    listener = bind_listener()
+    port = listener.getsockname()[1]
+
+    def stranger_then_party_0():
+        with pytest.raises(PeerAuthenticationFailed, match="refused party 0's certificate"):
+            dial_as_party_0(port, "s", identity=NodeIdentity.generate("stranger"))
+        return dial_as_party_0(port, "s")
+
+    listening, dialing = in_threads(lambda: listen_as_party_1(listener, "s"), stranger_then_party_0)
+    check_link_and_close(dialing, listening)
+
+
+def test_a_key_pinned_for_one_party_cannot_claim_to_be_another():
+    # Party 1 presents party 0's identity; party 2 pins that key for party 0 only,
+    # so party 1's hello ("I am party 1") is refused at party 2 despite a pinned key.
+    outcomes = connect_parties(3, presented={1: identities()[0]}, connect_timeout=1.5)
     assert all(isinstance(outcome, PeerAuthenticationFailed) for outcome in outcomes)
+    assert "claims to be party 1" in str(outcomes[2])
 
 
 def test_a_peer_of_another_session_is_refused():
@@ -273,57 +308,30 @@ def test_a_peer_of_another_session_is_refused():
 
 
 def test_dialers_retry_until_the_listener_comes_up():
-    own, other = identities(2)
     with socket.socket() as placeholder:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
 
-    def dial_early():
-        return TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-            session_id="late", connect_timeout=10,
-        )
-
     def listen_late():
         time.sleep(0.3)
-        return TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="late",
-            listener=bind_listener(port=port), connect_timeout=10,
-        )
+        return listen_as_party_1(bind_listener(port=port), "late")
 
-    transports = in_threads(dial_early, listen_late)
-    transports[0].send(1, [np.arange(3)])
-    assert transports[1].recv(0)[0].tolist() == [0, 1, 2]
-    for transport in transports:
-        transport.close()
+    dialing, listening = in_threads(lambda: dial_as_party_0(port, "late"), listen_late)
+    check_link_and_close(dialing, listening)
 
 
 def test_stray_connections_do_not_disturb_set_up():
-    own, other = identities(2)
     listener = bind_listener()
     port = listener.getsockname()[1]
-
-    def listen():
-        return TlsTransport.connect(
-            party=1, identity=other, peers={0: Peer(own.fingerprint)}, session_id="stray",
-            listener=listener, connect_timeout=10,
-        )
 
     def scan_then_dial():
         for junk in (b"", b"GET / HTTP/1.1\r\n\r\n", b"UNSEEN/1\xff\xff"):
             with socket.create_connection(("127.0.0.1", port)) as probe:
                 probe.sendall(junk)
-        return TlsTransport.connect(
-            party=0, identity=own, peers={1: Peer(other.fingerprint, ("127.0.0.1", port))},
-            session_id="stray", connect_timeout=10,
-        )
+        return dial_as_party_0(port, "stray")
 
-    listening, dialing = in_threads(listen, scan_then_dial)
-    listening.send(0, [np.ones(2)])
-    assert dialing.recv(1)[0].tolist() == [1.0, 1.0]
-    transports = [listening, dialing]
-    for transport in transports:
-        transport.close()
+    listening, dialing = in_threads(lambda: listen_as_party_1(listener, "stray"), scan_then_dial)
+    check_link_and_close(dialing, listening)
 
 
 def test_one_way_delay_delays_each_round_trip_but_pipelines_bursts():
@@ -391,3 +399,30 @@ def test_connect_refuses_bad_arguments_with_the_fix(options, message):
 def test_peer_refuses_a_bad_port():
     with pytest.raises(InputError, match="port must be 1..65535"):
         Peer(identities()[0].fingerprint, ("127.0.0.1", 70000))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [("bank-a.example:7443", ("bank-a.example", 7443)), ("10.0.0.5:1", ("10.0.0.5", 1)), ("[::1]:9000", ("::1", 9000))],
+)
+def test_parse_endpoint_reads_registered_endpoints(endpoint, expected):
+    assert parse_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize("endpoint", ["bank-a.example", "host:0", "host:70000", "host:http", ":7443", "::1:9000"])
+def test_parse_endpoint_refuses_malformed_endpoints(endpoint):
+    with pytest.raises(InputError, match="host:port"):
+        parse_endpoint(endpoint)
+
+
+def test_links_work_over_ipv6_loopback():
+    try:
+        listener = bind_listener("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    port = listener.getsockname()[1]
+    host, _ = parse_endpoint(f"[::1]:{port}")
+    listening, dialing = in_threads(
+        lambda: listen_as_party_1(listener, "v6"), lambda: dial_as_party_0(port, "v6", host=host)
+    )
+    check_link_and_close(dialing, listening)
