@@ -9,9 +9,11 @@ Prints markdown tables (paste them into benchmarks/RESULTS.md):
    Python's ssl cannot choose TLS 1.3 suites), and two references without
    the transport (a bare TLS stream and a bare TCP stream) that show what
    framing, transcripts and threads cost on top of the wire.
-2. Latency: median round trip of a one-element message; TLS also with a
+2. Cipher and hash cost: each TLS 1.3 AEAD and SHA-256 on one core, in the
+   OpenSSL that Python's ssl uses.
+3. Latency: median round trip of a one-element message; TLS also with a
    10 ms one-way delay.
-3. An MPC multiplication of 1,000,000 elements, run_local vs run_tls.
+4. MPC multiplication and less-than on 1,000,000 elements, run_local vs run_tls.
 
 Run: ``.venv/bin/python benchmarks/net.py [--quick]``.
 """
@@ -20,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import hashlib
 import multiprocessing
 import os
 import platform
+import resource
 import socket
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -95,15 +102,25 @@ def ping_pong_worker(transport, iterations: int) -> float:
     return statistics.median(durations)
 
 
-def multiply_worker(runtime, x_payload, y_payload, repetitions: int) -> float:
-    """Multiply two shared vectors ``repetitions`` times; return the median seconds per product."""
+def operation_worker(runtime, x_payload, y_payload, operation: str, repetitions: int) -> tuple[float, float]:
+    """Run ``x * y`` or ``x < y`` ``repetitions`` times on shared vectors.
+
+    Returns the median seconds per operation and the CPU seconds per operation
+    of this whole process (all its threads, the transport's included).
+    """
     x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
     durations = []
+    cpu_before = _process_cpu_seconds()
     for _ in range(repetitions):
         start = time.perf_counter()
-        _ = x * y
+        _ = x * y if operation == "multiply" else x < y
         durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
+    return statistics.median(durations), (_process_cpu_seconds() - cpu_before) / repetitions
+
+
+def _process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_stream_worker(role: int, use_tls: bool, identities, ports, results, size: int, iterations: int) -> None:
@@ -225,6 +242,49 @@ def raw_exchange(use_tls: bool, size: int, iterations: int, identities) -> float
     return max(medians)
 
 
+def primitive_speeds(size: int) -> dict[str, float]:
+    """Single-core speed (MB/s) of each TLS 1.3 AEAD and of SHA-256, in the OpenSSL that ssl links.
+
+    The AEADs come from ``openssl speed`` on 16 KiB blocks (one TLS record)
+    when the command-line tool is that same OpenSSL; otherwise from the
+    ``cryptography`` package, whose bundled OpenSSL may be faster or slower.
+    SHA-256 is hashlib (the system OpenSSL) on ``size`` bytes, best of 20.
+    """
+    speeds: dict[str, float] = {}
+    suites = {"AES-256-GCM": "aes-256-gcm", "AES-128-GCM": "aes-128-gcm", "ChaCha20-Poly1305": "chacha20-poly1305"}
+    tool_version = ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        tool_version = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=True).stdout
+    if ssl.OPENSSL_VERSION.split()[1] in tool_version:
+        for label, name in suites.items():
+            output = subprocess.run(
+                ["openssl", "speed", "-evp", name, "-bytes", "16384", "-seconds", "1", "-mr"],
+                capture_output=True, text=True, check=True,
+            ).stdout
+            (line,) = [line for line in output.splitlines() if line.startswith("+F:")]
+            speeds[f"{label} seal, 16 KiB records ({ssl.OPENSSL_VERSION.split()[1]}, openssl speed)"] = (
+                float(line.split(":")[-1]) / 1e6
+            )
+    else:
+        payload = np.ones(size, dtype=np.uint8).tobytes()
+        ciphers = {"AES-256-GCM": AESGCM(bytes(32)), "AES-128-GCM": AESGCM(bytes(16)), "ChaCha20-Poly1305": ChaCha20Poly1305(bytes(32))}
+        for label, cipher in ciphers.items():
+            seconds = _best_of(20, functools.partial(cipher.encrypt, bytes(12), payload, None))
+            speeds[f"{label} seal (cryptography's OpenSSL)"] = size / seconds / 1e6
+    payload = np.ones(size, dtype=np.uint8)
+    speeds["SHA-256, transcripts (hashlib)"] = size / _best_of(20, lambda: hashlib.sha256(payload).digest()) / 1e6
+    return speeds
+
+
+def _best_of(count: int, operation) -> float:
+    best = float("inf")
+    for _ in range(count):
+        start = time.perf_counter()
+        operation()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def machine_description() -> str:
     model = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -248,7 +308,7 @@ def main() -> None:
     size = options.megabytes << 20
     identities = (NodeIdentity.generate("bench-0"), NodeIdentity.generate("bench-1"))
 
-    rounds = 1 if options.quick else 3
+    rounds = 1 if options.quick else 5
     print(f"Machine: {machine_description()}\n")
 
     def tls_suite(suite: str) -> float:
@@ -271,12 +331,19 @@ def main() -> None:
     in_process = medians["in-process transport (2 threads, transcripts)"]
     print(
         f"### Throughput: {options.megabytes} MB messages exchanged both ways at once "
-        f"(median of {iterations} exchanges per run, median of {rounds} rounds)\n"
+        f"(per run: median of {iterations} exchanges; {rounds} rounds over all links)\n"
     )
-    print("| link | MB/s per direction | vs in-process |")
-    print("|---|---:|---:|")
+    print("| link | MB/s per direction, median run | best run | median vs in-process |")
+    print("|---|---:|---:|---:|")
     for label, median in medians.items():
-        print(f"| {label} | {size / median / 1e6:,.0f} | {in_process / median:.2f} |")
+        best = min(seconds[label])
+        print(f"| {label} | {size / median / 1e6:,.0f} | {size / best / 1e6:,.0f} | {in_process / median:.2f} |")
+
+    print("\n### Cipher and hash cost on one core\n")
+    print("| operation | MB/s |")
+    print("|---|---:|")
+    for label, megabytes_per_second in primitive_speeds(size).items():
+        print(f"| {label} | {megabytes_per_second:,.0f} |")
 
     round_trips = 200 if options.quick else 2000
     print(f"\n### Latency: round trip of a one-element message, median of {round_trips}\n")
@@ -290,28 +357,43 @@ def main() -> None:
     )
     print(f"| TLS transport, one_way_delay=10 ms | {delayed * 1e3:,.1f} ms |")
 
-    elements, repetitions, trials = 1_000_000, (3 if options.quick else 15), (1 if options.quick else 5)
+    elements, trials = 1_000_000, (1 if options.quick else 5)
     rng = np.random.default_rng(0)
-    x_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
-    y_payload = PerParty(deal(rng.integers(-(2**62), 2**62, elements), kind="integer"))
-    # The two runners alternate, so load from other work on the machine hits both
-    # alike; each trial's ratio compares runs seconds apart.
-    local_runs, tls_runs = [], []
-    for _ in range(trials):
-        local_runs.append(max(run_local(multiply_worker, x_payload, y_payload, repetitions).results))
-        tls_runs.append(max(run_tls(multiply_worker, x_payload, y_payload, repetitions).results))
-    ratios = [tls / local for tls, local in zip(tls_runs, local_runs, strict=True)]
+    x_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
+    y_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
     print(
-        f"\n### MPC: integer multiplication of {elements:,} elements (1 round, 8 MB per party), "
-        f"median of {repetitions} products per run, {trials} alternating runs each\n"
+        f"\n### MPC on {elements:,} elements: run_local (3 threads) vs run_tls (3 processes, TLS loopback); "
+        f"{trials} alternating runs each, medians; wall-time ratio as median of per-run ratios (range)\n"
     )
-    print("| runner | seconds (median of runs) | vs in-process (median of per-trial ratios) |")
-    print("|---|---:|---:|")
-    print(f"| run_local (3 threads) | {statistics.median(local_runs):.3f} | 1.00 |")
     print(
-        f"| run_tls (3 processes, TLS loopback) | {statistics.median(tls_runs):.3f} | "
-        f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}–{max(ratios):.2f}) |"
+        "| operation | run_local s | run_tls s | run_tls / run_local | "
+        "CPU s, all parties: run_local | run_tls | ratio |"
     )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for operation, label, repetitions in (
+        ("multiply", "integer multiplication (1 round, 8 MB per party)", 3 if options.quick else 15),
+        ("less", "less-than", 1 if options.quick else 3),
+    ):
+        # The runners alternate, so load from other work on the machine hits both
+        # alike; each ratio compares runs seconds apart. CPU time does not depend
+        # on that load (the parties of run_local share one process).
+        local_runs, tls_runs, local_cpu, tls_cpu = [], [], [], []
+        for _ in range(trials):
+            arguments = (operation_worker, x_payload, y_payload, operation, repetitions)
+            local = run_local(*arguments).results
+            over_tls = run_tls(*arguments).results
+            local_runs.append(max(seconds for seconds, _ in local))
+            tls_runs.append(max(seconds for seconds, _ in over_tls))
+            local_cpu.append(max(cpu for _, cpu in local))
+            tls_cpu.append(sum(cpu for _, cpu in over_tls))
+        ratios = [tls / local for tls, local in zip(tls_runs, local_runs, strict=True)]
+        print(
+            f"| {label}, median of {repetitions} | {statistics.median(local_runs):.3f} | "
+            f"{statistics.median(tls_runs):.3f} | {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}–{max(ratios):.2f}) | {statistics.median(local_cpu):.3f} | "
+            f"{statistics.median(tls_cpu):.3f} | {statistics.median(tls_cpu) / statistics.median(local_cpu):.2f} |"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -45,8 +45,8 @@ from offchain.net.tls import DEFAULT_CONNECT_TIMEOUT_SECONDS, Peer, TlsTransport
 LOOPBACK = "127.0.0.1"
 # Process start-up (interpreter, numpy, cryptography imports) on a loaded machine.
 _START_UP_SECONDS = 60.0
-# After one party fails, the others get this long beyond their own message
-# timeout to report how they ended before they are terminated.
+# After one party fails, the others get their message timeout plus this much
+# (at most) to report how they ended before they are terminated.
 _GRACE_AFTER_FAILURE_SECONDS = 5.0
 
 
@@ -161,6 +161,7 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
     open_parties = set(range(parties))
     start_deadline = time.monotonic() + connect_timeout + _START_UP_SECONDS
     give_up_at: float | None = None
+    patience = timeout + min(timeout, _GRACE_AFTER_FAILURE_SECONDS)
     while open_parties:
         now = time.monotonic()
         if len(ports) < parties and not failures and now > start_deadline:
@@ -171,7 +172,7 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
         if give_up_at is not None and now > give_up_at:
             for party in sorted(open_parties):
                 failures.append((now, party, TransportError(
-                    f"party {party} was terminated: it had not finished {timeout + _GRACE_AFTER_FAILURE_SECONDS:g} s "
+                    f"party {party} was terminated: it had not finished {patience:g} s "
                     "after another party failed"
                 )))
             break
@@ -212,7 +213,7 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
         if failures and give_up_at is None:
             if len(ports) < parties:
                 break  # set-up never completed: the others wait for an address book that will not come
-            give_up_at = time.monotonic() + timeout + _GRACE_AFTER_FAILURE_SECONDS
+            give_up_at = time.monotonic() + patience
     if failures:
         raise _root_cause(failures)
     return [results[party] for party in range(parties)]

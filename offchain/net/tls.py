@@ -343,23 +343,37 @@ class TlsTransport:
         return suite
 
     def send(self, peer: int, arrays: Sequence[np.ndarray]) -> None:
-        """Queue one message of arrays for ``peer``; the arrays must not change afterwards."""
+        """Queue one message of arrays for ``peer``; the arrays become read-only.
+
+        The writer thread sends and hashes them later, so a change after
+        ``send`` would reach the peer or the transcript half-made: freezing
+        them turns that mistake into an immediate error, as the in-process
+        transport does.
+        """
         link = self._sending_link(peer)
         if link.failure is not None:
             raise link.failure
         prepared = prepare_arrays(arrays)
+        for array in prepared:
+            array.flags.writeable = False
         link.put(FrameKind.DATA, prepared)
         self._bytes_sent += sum(array.nbytes for array in prepared)
         self._messages_sent += 1
 
     def recv(self, peer: int) -> list[np.ndarray]:
-        """Return the next message from ``peer``, waiting at most ``timeout`` seconds."""
+        """Return the next message from ``peer``, waiting at most ``timeout`` seconds.
+
+        The arrays are read-only, as the in-process transport's are, so code
+        that writes to a received array fails the same way over both.
+        """
         link = self._receiving_link(peer)
         kind, content = self._next_event(link, f"message #{link.consumed + 1}")
         if kind is not _Event.MESSAGE:
             raise self._unexpected(link, kind, content, f"message #{link.consumed + 1}")
         arrays, link.consumed_digest = content
         link.consumed += 1
+        for array in arrays:
+            array.flags.writeable = False
         return arrays
 
     def transcript(self, peer: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -20,10 +21,23 @@ def multiply_and_reveal(runtime, x_payload, y_payload):
     return (x * y).reveal()
 
 
+def compare_and_multiply(runtime, x_payload, y_payload):
+    x, y = receive_input(runtime, x_payload), receive_input(runtime, y_payload)
+    return np.stack([(x < y).reveal(), x.equals(y).reveal(), (x * y).reveal()])
+
+
 def fail_at_party_1(runtime):
     if runtime.party == 1:
         raise InputError("deliberate failure at party 1")
     return runtime.transport.recv(1)
+
+
+def fail_at_party_0_while_party_2_computes(runtime):
+    if runtime.party == 0:
+        raise InputError("deliberate failure at party 0")
+    if runtime.party == 2:
+        time.sleep(600)  # a long local computation that never looks at the network
+    return runtime.transport.recv(0)
 
 
 def exit_at_party_2(runtime):
@@ -55,6 +69,20 @@ def test_run_tls_computes_what_run_local_computes_with_the_same_counts(operands)
             assert transcripts[peer][party] == digest
 
 
+def test_multi_round_protocols_run_over_tls_as_in_process():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1000, 1000, 300)
+    y = np.where(rng.random(300) < 0.3, x, rng.integers(-1000, 1000, 300))
+    over_tls = run_tls(compare_and_multiply, dealt(x), dealt(y), identities=identities(3), timeout=30)
+    in_process = run_local(compare_and_multiply, dealt(x), dealt(y), timeout=30)
+    less, equal, product = over_tls.agreed()
+    np.testing.assert_array_equal(less, (x < y).astype(np.int64))
+    np.testing.assert_array_equal(equal, (x == y).astype(np.int64))
+    np.testing.assert_array_equal(product, x * y)
+    assert [s.rounds for s in over_tls.stats] == [s.rounds for s in in_process.stats]
+    assert [s.bytes_sent for s in over_tls.stats] == [s.bytes_sent for s in in_process.stats]
+
+
 def test_a_failing_party_surfaces_its_own_exception_in_the_caller():
     with pytest.raises(InputError, match="deliberate failure at party 1") as caught:
         run_tls(fail_at_party_1, identities=identities(3), timeout=30)
@@ -68,6 +96,12 @@ def test_a_failing_party_surfaces_its_own_exception_in_the_caller():
 def test_a_party_process_that_dies_is_reported_not_waited_for():
     with pytest.raises(TransportError, match=r"party 2's process ended \(exit code 3\)"):
         run_tls(exit_at_party_2, identities=identities(3), timeout=60)
+
+
+def test_a_party_that_does_not_finish_after_a_failure_is_terminated():
+    with pytest.raises(InputError, match="deliberate failure at party 0") as caught:
+        run_tls(fail_at_party_0_while_party_2_computes, identities=identities(3), timeout=0.5)
+    assert "party 2 was terminated" in "\n".join(caught.value.__notes__)
 
 
 def test_an_unpicklable_program_is_refused_with_the_fix():

@@ -119,3 +119,11 @@ def test_generate_refuses_an_empty_name():
 def test_certificate_fingerprint_refuses_non_certificates():
     with pytest.raises(InputError, match="not a DER X.509 certificate"):
         certificate_fingerprint(b"\x30\x03garbage")
+
+
+def test_identities_refuse_keys_other_than_p256(identity):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other_curve = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(InputError, match="must be EC P-256"):
+        NodeIdentity(other_curve, identity.certificate)

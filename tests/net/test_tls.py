@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+import threading
 import time
 
 import numpy as np
@@ -426,3 +427,78 @@ def test_links_work_over_ipv6_loopback():
         lambda: listen_as_party_1(listener, "v6"), lambda: dial_as_party_0(port, "v6", host=host)
     )
     check_link_and_close(dialing, listening)
+
+
+def test_sent_and_received_arrays_are_read_only_as_in_process(pair):
+    values = np.arange(4, dtype=np.uint64)
+    pair[0].send(1, [values])
+    with pytest.raises(ValueError, match="read-only"):
+        values[0] = 7
+    (received,) = pair[1].recv(0)
+    assert received.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="read-only"):
+        received[0] = 7
+
+
+def test_an_unreachable_peer_gives_peer_timeout_with_the_last_error():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    with pytest.raises(PeerTimeout, match=rf"could not connect to party 1 at 127.0.0.1:{port}.*ConnectionRefused"):
+        dial_as_party_0(port, "nobody", connect_timeout=0.5)
+
+
+def test_a_server_that_is_not_an_unseen_node_is_named():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def answer_like_a_web_server():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        thread = threading.Thread(target=answer_like_a_web_server)
+        thread.start()
+        with pytest.raises(TransportError, match="not an Unseen node"):
+            dial_as_party_0(port, "web")
+        thread.join()
+
+
+def test_a_node_reached_under_another_party_number_is_named():
+    # Party 0's address book lists party 1's endpoint and key as party 2's.
+    own, other = identities(2)
+    listener = bind_listener()
+    port = listener.getsockname()[1]
+
+    def misdial():
+        return TlsTransport.connect(
+            party=0, identity=own, peers={2: Peer(other.fingerprint, ("127.0.0.1", port))},
+            session_id="s", connect_timeout=1.5,
+        )
+
+    outcomes = [None, None]
+
+    def listen():
+        try:
+            listen_as_party_1(listener, "s", connect_timeout=1.5)
+        except TransportError as error:
+            outcomes[1] = error
+
+    thread = threading.Thread(target=listen)
+    thread.start()
+    with pytest.raises(TransportError, match="holds party 2's key but is party 1"):
+        misdial()
+    thread.join()
+    assert isinstance(outcomes[1], PeerTimeout) and "expected to reach party 2" in str(outcomes[1])
+
+
+def test_receiving_while_the_peer_compares_transcripts_is_a_mismatch(pair):
+    def receive_then_close():
+        error = _raised(lambda: pair[0].recv(1))
+        pair[0].close()
+        return error
+
+    errors = in_threads(receive_then_close, lambda: _raised(pair[1].verify_transcripts))
+    assert isinstance(errors[0], TranscriptMismatch) and "already comparing transcripts" in str(errors[0])
+    assert isinstance(errors[1], TransportError) and "closed the link" in str(errors[1])
