@@ -15,7 +15,11 @@ and parameters ``theta = (w, b)``, all fixed point with ``f`` fractional bits:
 4. ``theta -= c_lr * (X_b^T e + l2 w, sum e) / 2**(f + t)``: the gradient
    sum, the L2 term and the learning rate in **one** truncation. 2 rounds.
 
-15 rounds per step (``taylor1``: 14, no multiplication). The range bits of
+15 rounds per step (``taylor1``: 14, no multiplication). With the engine's
+own sigmoid (``logistic``, error 3e-5) a step is ``z`` (2 rounds), the
+sigmoid (29) and the update (2), and the weights are checked once per epoch
+against a limit low enough that one epoch of bounded updates cannot carry
+them past the limit that bounds every score. The range bits of
 every step are summed (an integer sharing, local); at the end of each epoch
 one comparison tells whether the sum is positive and only that bit is
 opened: if set, training stops with ``FixedPointOverflow`` at every party.
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from offchain.errors import FixedPointOverflow, InputError
-from offchain.ml.approximations import DEFAULT_SIGMOID, KNOT_BITS, PiecewiseLinear, sigmoid
+from offchain.ml.approximations import DEFAULT_SIGMOID, KNOT_BITS, EngineLogistic, PiecewiseLinear, sigmoid
 from offchain.ml.kernels import (
     matrix_vector_term,
     sign_bits,
@@ -55,6 +59,7 @@ from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.opening import reveal
 from offchain.mpc.ring import RING_DTYPE, to_ring
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
+from offchain.mpc.sigmoid import sigmoid as engine_sigmoid
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class TrainingOptions:
             raise InputError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
 
     @property
-    def function(self) -> PiecewiseLinear:
+    def function(self) -> PiecewiseLinear | EngineLogistic:
         return sigmoid(self.sigmoid)
 
 
@@ -104,6 +109,7 @@ class TrainingBounds:
     score_limit: float
     error_bound: float
     scales: dict[int, StepScales] = field(default_factory=dict)  # by batch size
+    epoch_weight_limit: float | None = None  # the engine's sigmoid: checked once per epoch
 
 
 def training_bounds(
@@ -111,7 +117,9 @@ def training_bounds(
 ) -> TrainingBounds:
     """Derive the weight and score limits and the per-batch-size step scales."""
     function = options.function
-    if function.bounded:
+    if isinstance(function, EngineLogistic):
+        score_limit, error_bound = CLAMPED_SCORE_LIMIT, 1.0 + 2 * function.max_error
+    elif function.bounded:
         score_limit, error_bound = CLAMPED_SCORE_LIMIT, 1.0
     else:
         score_limit = TAYLOR_SCORE_LIMIT
@@ -127,7 +135,22 @@ def training_bounds(
         )
         for size in sorted(sizes)
     }
-    return TrainingBounds(feature_bound, limit, score_limit, error_bound, scales)
+    epoch_limit = None
+    if isinstance(function, EngineLogistic):
+        # No per-step checks: weights checked at each epoch's end against a limit low enough that a
+        # whole epoch of bounded updates cannot take them past `limit` (which bounds every score).
+        steps = -(-rows // options.batch_size)
+        rate = max(scale.effective_learning_rate for scale in scales.values())
+        l2 = max(scale.effective_l2 for scale in scales.values())
+        growth = steps * rate * (feature_bound * error_bound + l2 * limit + error_bound)
+        epoch_limit = limit - growth
+        if epoch_limit < 1.0:
+            raise InputError(
+                f"sigmoid 'logistic' checks the weights once per epoch, but {steps} steps of learning rate "
+                f"{options.learning_rate:g} could move them by {growth:.3g} (limit {limit:g}); use a "
+                f"segmented sigmoid (checked every step), larger batches or a smaller learning rate"
+            )
+    return TrainingBounds(feature_bound, limit, score_limit, error_bound, scales, epoch_limit)
 
 
 @dataclass(frozen=True)
@@ -166,7 +189,7 @@ def train_logistic(
         raise InputError(f"labels have {labels.fractional_bits} fractional bits, features {bits}")
     rows, count = features.shape
     function = options.function
-    if function.coefficient_bits + KNOT_BITS > bits:
+    if isinstance(function, PiecewiseLinear) and function.coefficient_bits + KNOT_BITS > bits:
         raise InputError(
             f"sigmoid {function.name} needs at least {function.coefficient_bits + KNOT_BITS} "
             f"fractional bits, the session has {bits}"
@@ -178,7 +201,7 @@ def train_logistic(
     x_all = np.ascontiguousarray(features.components[:, order, :])
     y_all = np.ascontiguousarray(labels.components[:, order])
     theta = FixedPointShare(runtime, np.zeros((2, count + 1), dtype=RING_DTYPE), bits)
-    step = _Step(function, bounds, bits)
+    step = _LogisticStep(bounds, bits) if isinstance(function, EngineLogistic) else _Step(function, bounds, bits)
     violations = ArithmeticShare(runtime, np.zeros((2,), dtype=RING_DTYPE))
     start_rounds = runtime.rounds
     steps = 0
@@ -190,7 +213,7 @@ def train_logistic(
             theta, flagged = step(theta, x_batch, y_batch)
             violations = violations + flagged
             steps += 1
-        if epoch == len(plan.epoch_orders) - 1:
+        if epoch == len(plan.epoch_orders) - 1 or bounds.epoch_weight_limit is not None:
             violations = violations + step.check_parameters(theta)
         _raise_if_flagged(violations, epoch, options, bounds)
     record = TrainingRecord(steps, options.epochs, runtime.rounds - start_rounds, bounds)
@@ -265,17 +288,21 @@ class _Step:
             )
             value = value + mul(knot_share, relu_inputs).sum(axis=0)
         error = value - y_batch
-        # 4. theta -= c (X^T e + l2 w, sum e) / 2**(f + t), one truncation.
-        scales = self.bounds.scales[size]
+        return theta - self._update(theta, x_batch, error), flagged
+
+    def _update(self, theta: FixedPointShare, x_batch: FixedPointShare, error: FixedPointShare) -> FixedPointShare:
+        """Return ``c (X^T e + l2 w, sum e) / 2**(f + t)``: one truncation (2 rounds)."""
+        bits = self.bits
+        scales = self.bounds.scales[x_batch.shape[0]]
         gradient = np.empty(theta.shape, dtype=RING_DTYPE)
         gradient[:-1] = vector_matrix_term(error, x_batch)
         if scales.l2_multiplier:
             gradient[:-1] += theta.components[0, :-1] * np.uint64(scales.l2_multiplier)
         gradient[-1] = np.left_shift(error.components[0].sum(dtype=RING_DTYPE), np.uint64(bits))
         update = truncate_scaled(
-            runtime, gradient, [scales.rate_multiplier], bits + scales.rate_shift, bits
+            theta.runtime, gradient, [scales.rate_multiplier], bits + scales.rate_shift, bits
         )
-        return theta - update[0], flagged
+        return update[0]
 
     def check_parameters(self, theta: FixedPointShare) -> ArithmeticShare:
         """Return the number of parameters outside ``±weight_limit`` (integer sharing, 10 rounds)."""
@@ -288,6 +315,28 @@ class _Step:
             axis=1,
         )
         return sign_bits(ArithmeticShare(runtime, differences)).sum()
+
+
+class _LogisticStep(_Step):
+    """A step with the engine's sigmoid: 2 + 29 + 2 rounds, weights checked per epoch instead."""
+
+    def __init__(self, bounds: TrainingBounds, bits: int) -> None:
+        self.bounds = bounds
+        self.bits = bits
+        self.weight_limit = FixedPoint(bits).encode(bounds.epoch_weight_limit)
+
+    def __call__(
+        self, theta: FixedPointShare, x_batch: FixedPointShare, y_batch: FixedPointShare
+    ) -> tuple[FixedPointShare, ArithmeticShare]:
+        runtime = theta.runtime
+        bits = self.bits
+        weights = FixedPointShare(runtime, theta.components[:, :-1], bits)
+        term = matrix_vector_term(x_batch, weights)
+        term += np.left_shift(theta.components[0, -1], np.uint64(bits))
+        z = truncate_scaled(runtime, term, [1], bits, bits)[0]
+        error = engine_sigmoid(z) - y_batch
+        theta = theta - self._update(theta, x_batch, error)
+        return theta, ArithmeticShare(runtime, np.zeros((2,), dtype=RING_DTYPE))
 
 
 def _public_minus(components: np.ndarray, publics: np.ndarray, runtime) -> np.ndarray:
