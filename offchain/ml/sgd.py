@@ -38,7 +38,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from offchain.errors import FixedPointOverflow, InputError
-from offchain.ml.approximations import DEFAULT_SIGMOID, KNOT_BITS, EngineLogistic, PiecewiseLinear, sigmoid
+from offchain.ml.approximations import (
+    DEFAULT_SIGMOID,
+    KNOT_BITS,
+    EngineLogistic,
+    PiecewiseLinear,
+    sigmoid,
+)
 from offchain.ml.kernels import (
     matrix_vector_term,
     sign_bits,
