@@ -318,7 +318,7 @@ class LogisticTrain:
         if spec.partition == "columns":
             steps.insert(0, Step("owners, pairwise", "ECDH-PSI on the join keys; rows ordered by key"))
         if spec.standardize and spec.partition == "columns":
-            steps.insert(len(steps), Step("owners, locally", "standardise their own columns over the common rows; "
+            steps.append(Step("owners, locally", "standardise their own columns over the common rows; "
                                           "share the means and 1/std for the model"))
         elif spec.standardize:
             steps.append(Step("MPC on 3 nodes", "combine column moments, 1/std by Newton, standardise"))

@@ -257,3 +257,41 @@ def test_scores_that_could_wrap_are_refused_and_the_others_are_exact() -> None:
     outlier = np.array([[8000.0, 0.0]])  # x' = 4e6 standard deviations: z would be 4e9
     with pytest.raises(FixedPointOverflow, match="scores exceed"):
         run(_score, dealt(outlier), dealt(means), dealt(raw_inverse, "integer"), dealt(parameters), 1024.0)
+
+
+def test_three_owners_split_by_columns_with_the_label_in_the_middle(cancer) -> None:
+    x, y, names = cancer
+    rng = np.random.default_rng(17)
+    ids = rng.choice(10**9, len(y), replace=False)
+    groups = [range(0, 10), range(10, 20), range(20, 30)]
+    stores, datasets, inputs = [], [], []
+    levels = {}
+    for index, group in enumerate(groups):
+        keep = rng.random(len(y)) > 0.05  # each owner misses some customers
+        order = rng.permutation(np.flatnonzero(keep))
+        columns = {"id": ids[order]} | {names[j]: x[order, j] for j in group}
+        types = {"id": "int64"}
+        spec = {"dataset": f"m{index}.t", "key": "id", "features": [names[j] for j in group]}
+        if index == 1:
+            columns["label"] = y[order].astype(bool)
+            types["label"] = "bool"
+            spec["label"] = "label"
+        store = LocalStore()
+        schema = _table(store, "t", columns, types)
+        stores.append(store)
+        datasets.append(DatasetInfo(index + 1, f"0x{index + 1:040x}", f"m{index}", "t", schema, len(order), b"\0" * 32))
+        levels[(index + 1, "id", ALL_MEMBERS)] = ConstraintLevel.PLAINTEXT_AFTER_JOIN
+        inputs.append(spec)
+    catalog = StaticCatalog(datasets, levels)
+    plan = TRAIN.plan(train_text("columns", inputs, validation_fraction=0.2, reveal_model=True, **OPTIONS), catalog)
+    job = run_ml_job(TRAIN, plan, stores, [MemoryModelStore() for _ in range(3)])
+    common = np.sort(np.intersect1d(np.intersect1d(
+        stores[0].query("SELECT id FROM t")["id"], stores[1].query("SELECT id FROM t")["id"]),
+        stores[2].query("SELECT id FROM t")["id"]))
+    rows = np.searchsorted(ids, common, sorter=np.argsort(ids))
+    rows = np.argsort(ids)[rows]
+    mask = validation_mask(OPTIONS["seed"], 0, len(rows), 0.2)
+    standardized, theta = _reference(x[rows], y[rows], mask, plan.parameters["feature_bound"])
+    assert np.abs(job.result.model.weights - theta[:-1]).max() <= WEIGHT_TOLERANCE
+    z = standardized[mask] @ theta[:-1] + theta[-1]
+    assert abs(job.result.metrics["auc"] - auc_plain(z, y[rows][mask])) <= AUC_TOLERANCE
