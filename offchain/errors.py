@@ -19,8 +19,10 @@ The tree::
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
+    ├── ServiceRefused                      a member's node refused or failed a service request
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
+    ├── ModelNotFound (LookupError)         a compute node keeps no shares of the model (offchain/ml)
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -113,12 +115,30 @@ class TranscriptMismatch(TransportError):
     """The two ends of a link computed different transcript hashes."""
 
 
+class ServiceRefused(UnseenError):
+    """A member's node answered a service request (``call_service``) with an error.
+
+    ``remote_type`` is the name of the exception the node's handler raised
+    (e.g. ``"PolicyViolation"``), or ``"UnknownService"``; the message carries
+    the node's explanation. Not a ``TransportError``: the link worked, and
+    retrying the same request gets the same answer.
+    """
+
+    def __init__(self, message: str, remote_type: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+
+
 class PsiError(UnseenError):
     """A private set intersection could not complete."""
 
 
 class PsiProtocolError(PsiError):
     """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
+class ModelNotFound(UnseenError, LookupError):
+    """A compute node keeps no shares of the requested model (it lives at its training job's nodes)."""
 
 
 class ChainError(UnseenError):

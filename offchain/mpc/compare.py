@@ -4,7 +4,7 @@ Comparison extracts the sign bit of ``z = x - y`` without decomposing ``x``
 and ``y`` into bits. Of ``z = z0 + z1 + z2``, party 0 knows ``u = z0 + z1``
 and parties 1 and 2 know ``v = z2``; party 0 shares ``u`` as boolean (one
 message), ``v`` is a free boolean sharing, and one carry computation gives
-``msb(u + v)`` (:func:`offchain.mpc.binary.msb_of_sum`, 7 rounds). Equality:
+``msb(u + v)`` (:func:`offchain.mpc.binary.sign_of_split_sum`, 7 rounds). Equality:
 ``z == 0`` iff ``u == -v``, i.e. iff every bit of ``~(u ^ -v)`` is 1 (an AND
 tree, 6 rounds). Both results are converted to arithmetic 0/1 by bit
 injection (2 rounds) so that they can be summed and multiplied.

@@ -9,7 +9,7 @@ the few primitives all protocols are built from:
 * correlated randomness from the pairwise keys (Araki et al., CCS 2016):
   ``zero_sharing`` (three values summing to 0 mod 2**64, each unknown to the
   party that will receive it), ``zero_xor_sharing`` (XOR to 0) and
-  ``random_components`` (a replicated sharing of a random value nobody knows).
+  ``draw_component`` (a component both its holders draw from their stream).
 
 Component convention (replicated sharing): a value ``x = x0 + x1 + x2``
 (or ``x0 ^ x1 ^ x2``); party ``i`` holds ``(x_i, x_{i+1})`` (indices mod 3),
@@ -121,10 +121,6 @@ class Runtime:
         """Fractional bits of fixed-point shares created by this runtime."""
         return self.config.fractional_bits
 
-    def relative(self, offset: int) -> int:
-        """Return the party ``offset`` places after this one (mod 3)."""
-        return (self.party + offset) % PARTIES
-
     @property
     def public_slot(self) -> int | None:
         """The slot (0 own, 1 next) where this party holds component 0, or None."""
@@ -140,7 +136,7 @@ class Runtime:
         return offset if offset < 2 else None
 
     def prg_with(self, peer: int) -> Prg:
-        """Return the PRG this party shares with ``peer``."""
+        """Return the PRG this party shares with ``peer`` (used by protocols outside the engine)."""
         if peer == self.next_party:
             return self.prg_next
         if peer == self.previous_party:
@@ -204,6 +200,18 @@ class Runtime:
 
     # -- correlated randomness -------------------------------------------
 
+    def random_components(
+        self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
+    ) -> np.ndarray:
+        """Return this party's ``[own, next]`` of a replicated sharing of a uniformly random value.
+
+        Component ``j`` comes from the PRG of pair (j - 1, j); no party knows the value.
+        """
+        out = np.empty((2, *shape), dtype=dtype)
+        self.prg_previous.fill(out[0, ...])
+        self.prg_next.fill(out[1, ...])
+        return out
+
     def zero_sharing(
         self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
     ) -> np.ndarray:
@@ -224,18 +232,6 @@ class Runtime:
         np.bitwise_xor(alpha, self.prg_previous.random(shape, dtype), out=alpha)
         return alpha
 
-    def random_components(
-        self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
-    ) -> np.ndarray:
-        """Return this party's ``[own, next]`` of a replicated sharing of a uniformly random value.
-
-        Component ``j`` comes from the PRG of pair (j - 1, j); no party knows the value.
-        """
-        out = np.empty((2, *shape), dtype=dtype)
-        self.prg_previous.fill(out[0, ...])
-        self.prg_next.fill(out[1, ...])
-        return out
-
     def draw_component(
         self, component: int, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
     ) -> np.ndarray | None:
@@ -249,26 +245,6 @@ class Runtime:
         if self.party == (component - 1) % PARTIES:
             return self.prg_next.random(shape, dtype)
         return None
-
-    def single_component(
-        self, component: int, value: np.ndarray | None, like: np.ndarray
-    ) -> np.ndarray:
-        """Return ``[own, next]`` of the sharing whose component ``component`` is ``value``, others 0.
-
-        A value known to both holders of a component (parties ``component``
-        and ``component - 1``) is shared this way for free. The holders pass
-        ``value``; the third party passes None and gets zeros shaped and typed
-        like ``like``.
-        """
-        out = np.zeros((2, *like.shape), dtype=like.dtype)
-        slot = self.slot_of_component(component)
-        if slot is not None:
-            if value is None:
-                raise InputError(
-                    f"party {self.party} holds component {component} and must pass its value"
-                )
-            out[slot] = value
-        return out
 
     def __repr__(self) -> str:
         return (

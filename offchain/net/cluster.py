@@ -37,7 +37,7 @@ from offchain.mpc.program import Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
 from offchain.mpc.seeds import PARTIES
 from offchain.net.identity import NodeIdentity
-from offchain.net.local import DEFAULT_TIMEOUT, _root_cause
+from offchain.net.local import DEFAULT_TIMEOUT, root_cause
 from offchain.net.tls import DEFAULT_CONNECT_TIMEOUT_SECONDS, Peer, TlsTransport, bind_listener
 
 # DEFAULT_TIMEOUT and the choice of root cause come from the in-process runner, so
@@ -215,7 +215,7 @@ def _supervise(processes, connections: list[Connection], timeout: float, connect
                 break  # set-up never completed: the others wait for an address book that will not come
             give_up_at = time.monotonic() + patience
     if failures:
-        raise _root_cause(failures)
+        raise root_cause(failures)
     return [results[party] for party in range(parties)]
 
 

@@ -51,16 +51,18 @@ import contextlib
 import logging
 import os
 import random
+import re
 import socket
 import ssl
 import struct
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from typing import TypeVar
 
 from offchain.errors import (
     InputError,
@@ -77,8 +79,11 @@ _PREAMBLE = struct.Struct("<8sH")
 _PREAMBLE_MAGIC = b"UNSEEN/1"
 _VERDICT_ACCEPT = b"\x01"
 _VERDICT_REFUSED = b"\x02"
-_HELLO = struct.Struct("<4sBHHB")
 _HELLO_MAGIC = b"HELO"
+_MPC_HELLO = struct.Struct("<BHHB")  # direction, dialer party, listener party, session id length
+_SERVICE_MAGIC = b"SRVC"
+_SERVICE_HELLO = struct.Struct("<B32s")  # service name length, job id (uint256, big-endian)
+_SERVICE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _REPLY = struct.Struct("<4sBHB")
 _REPLY_MAGIC = b"RPLY"
 MAX_CERTIFICATE_BYTES = 16 << 10
@@ -88,6 +93,8 @@ HANDSHAKE_STEP_SECONDS = 10.0
 _FIRST_RETRY_SECONDS = 0.02
 _LAST_RETRY_SECONDS = 1.0
 _ACCEPT_POLL_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 class Direction(IntEnum):
@@ -100,11 +107,16 @@ class Direction(IntEnum):
 _DIRECTION_VALUES = frozenset(direction.value for direction in Direction)
 
 
-class _Status(IntEnum):
+class ReplyStatus(IntEnum):
+    """The listener's answer to a hello."""
+
     ACCEPTED = 0
-    SESSION_MISMATCH = 1
-    WRONG_LISTENER = 2
-    NOT_EXPECTED = 3
+    SESSION_MISMATCH = 1  # a single-session listener serves another session
+    WRONG_LISTENER = 2  # the listener holds the pinned key but is another party of the session
+    NOT_EXPECTED = 3  # the listener does not expect this dialer (or already has this connection)
+    UNKNOWN_SESSION = 4  # a node listener has no such session open (yet): the dialer retries
+    UNKNOWN_SERVICE = 5  # a node listener offers no service of that name
+    NOT_AUTHORIZED = 6  # a node listener admits the key for MPC links only, not for services
 
 
 def session_id_bytes(session_id: str | bytes) -> bytes:
@@ -174,7 +186,8 @@ def server_context(identity: NodeIdentity, dialer_certificate_der: bytes) -> ssl
     return context
 
 
-def _receive_exactly(sock: socket.socket, size: int, what: str) -> bytes:
+def receive_exactly(sock: socket.socket, size: int, what: str) -> bytes:
+    """Return exactly ``size`` bytes from ``sock``; ``ConnectionResetError`` if it ends first."""
     chunks, remaining = [], size
     while remaining:
         chunk = sock.recv(remaining)
@@ -185,11 +198,108 @@ def _receive_exactly(sock: socket.socket, size: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-def _presented_fingerprint(tls: ssl.SSLSocket) -> bytes:
+def presented_fingerprint(tls: ssl.SSLSocket) -> bytes:
+    """Return the fingerprint of the key the peer presented in the TLS handshake."""
     certificate = tls.getpeercert(binary_form=True)
     if certificate is None:
         raise PeerAuthenticationFailed("the peer presented no certificate")
     return certificate_fingerprint(certificate)
+
+
+# -- hellos and replies (inside TLS) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MpcHello:
+    """A dialer opening one connection of an MPC link: which direction, who it is, whom it expects."""
+
+    direction: Direction
+    dialer: int
+    listener: int
+    session_id: bytes
+
+
+@dataclass(frozen=True)
+class ServiceHello:
+    """A dialer asking for one request/response exchange with a named service about a job."""
+
+    name: str
+    job_id: int
+
+
+def check_service_name(name: str) -> str:
+    """Return ``name`` if it is a valid service name (lowercase letters, digits, dashes; 1..64)."""
+    if not isinstance(name, str) or not _SERVICE_NAME_PATTERN.fullmatch(name):
+        raise InputError(
+            f"a service name is 1 to 64 lowercase letters, digits and dashes, starting with a "
+            f"letter or digit (e.g. 'deliver-input'), got {name!r}"
+        )
+    return name
+
+
+def check_job_id(job_id: int) -> int:
+    """Return ``job_id`` if it is an integer in 0..2**256-1 (a uint256 on chain)."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 <= job_id < 1 << 256:
+        raise InputError(f"a job id is an integer in 0..2**256-1 (uint256 on chain), got {job_id!r}")
+    return job_id
+
+
+def send_mpc_hello(tls: ssl.SSLSocket, target: DialTarget) -> None:
+    tls.sendall(
+        _HELLO_MAGIC
+        + _MPC_HELLO.pack(target.direction, target.party, target.peer, len(target.session_id))
+        + target.session_id
+    )
+
+
+def send_service_hello(tls: ssl.SSLSocket, name: str, job_id: int) -> None:
+    raw_name = check_service_name(name).encode("ascii")
+    tls.sendall(
+        _SERVICE_MAGIC + _SERVICE_HELLO.pack(len(raw_name), check_job_id(job_id).to_bytes(32, "big")) + raw_name
+    )
+
+
+def read_hello(tls: ssl.SSLSocket) -> MpcHello | ServiceHello:
+    """Read a dialer's hello; ``TransportError`` if it is malformed."""
+    magic = receive_exactly(tls, 4, "a hello")
+    if magic == _HELLO_MAGIC:
+        direction_value, dialer, listener, session_length = _MPC_HELLO.unpack(
+            receive_exactly(tls, _MPC_HELLO.size, "an MPC hello")
+        )
+        session_id = receive_exactly(tls, session_length, "a session id")
+        if direction_value not in _DIRECTION_VALUES or not session_id:
+            raise TransportError(f"malformed MPC hello (direction {direction_value}, session of {session_length} bytes)")
+        return MpcHello(Direction(direction_value), dialer, listener, session_id)
+    if magic == _SERVICE_MAGIC:
+        name_length, job_id = _SERVICE_HELLO.unpack(receive_exactly(tls, _SERVICE_HELLO.size, "a service hello"))
+        raw_name = receive_exactly(tls, name_length, "a service name")
+        name = raw_name.decode("ascii", errors="replace")
+        if not _SERVICE_NAME_PATTERN.fullmatch(name):
+            raise TransportError(f"malformed service hello (name {raw_name[:64]!r})")
+        return ServiceHello(name, int.from_bytes(job_id, "big"))
+    raise TransportError(f"malformed hello (magic {magic!r})")
+
+
+def send_reply(tls: ssl.SSLSocket, status: ReplyStatus, party: int, body: bytes) -> None:
+    """Answer a hello: ``status``, the listener's party number, and up to 255 bytes of ``body``.
+
+    ``body`` is the listener's session id for MPC hellos, the list of services
+    for an unknown service.
+    """
+    body = body[:255]
+    tls.sendall(_REPLY.pack(_REPLY_MAGIC, status, party, len(body)) + body)
+
+
+def read_reply(tls: ssl.SSLSocket, where: str) -> tuple[int, int, bytes]:
+    """Return ``(status, listener party, body)``; ``TransportError`` if the reply is malformed."""
+    magic, status, party, body_length = _REPLY.unpack(receive_exactly(tls, _REPLY.size, f"the reply of {where}"))
+    body = receive_exactly(tls, body_length, f"the reply of {where}")
+    if magic != _REPLY_MAGIC:
+        raise TransportError(f"{where} sent a malformed reply (magic {magic!r})")
+    return status, party, body
+
+
+# -- dialing ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -208,56 +318,73 @@ class DialTarget:
         return f"party {self.peer} at {self.address[0]}:{self.address[1]}"
 
 
-def dial(identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, deadline: float) -> ssl.SSLSocket:
-    """Open one authenticated connection to ``target``; retry until ``deadline``.
+class NotReadyYet(Exception):
+    """The listener answered but cannot serve the request yet (its session is not open): try again."""
 
-    Raises ``PeerAuthenticationFailed`` for a wrong key at either end,
-    ``SessionMismatch`` when the peer serves another session, ``PeerTimeout``
-    when the peer could not be reached in time.
+
+def with_retries(
+    attempt: Callable[[float], T],
+    deadline: float,
+    give_up: Callable[[int, BaseException | None, NotReadyYet | None], TransportError],
+) -> T:
+    """Return ``attempt(step_timeout)``, retrying transient failures with backoff until ``deadline``.
+
+    Transient: ``OSError`` and ``ssl.SSLError`` that are not a ``TransportError``
+    (not listening yet, reset during start-up, a handshake cut short) and
+    :class:`NotReadyYet`. At the deadline, raises ``give_up(attempts,
+    last_error, last_not_ready)``: the last failure, and the last "not ready"
+    answer if any (the last attempts may have timed out waiting for one).
     """
     delay = _FIRST_RETRY_SECONDS
     attempts = 0
-    last_error = "none"
+    last_error: BaseException | None = None
+    last_not_ready: NotReadyYet | None = None
     while True:
-        attempts += 1
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise PeerTimeout(
-                f"party {target.party} could not connect to {target.where} in {attempts - 1} "
-                f"attempts before its deadline (last error: {last_error}); check that the peer "
-                "is running and that its registered endpoint is right"
-            )
+            raise give_up(attempts, last_error, last_not_ready)
+        attempts += 1
         try:
-            return _dial_once(identity, context, target, min(HANDSHAKE_STEP_SECONDS, remaining))
-        except (OSError, ssl.SSLError) as error:
+            return attempt(min(HANDSHAKE_STEP_SECONDS, remaining))
+        except (OSError, ssl.SSLError, NotReadyYet) as error:
             if isinstance(error, TransportError):
                 raise
-            # Not listening yet, reset during start-up, or a handshake cut short:
-            # all transient while the peer starts; the deadline bounds the wait.
-            last_error = f"{type(error).__name__}: {error}"
+            last_error = error
+            if isinstance(error, NotReadyYet):
+                last_not_ready = error
         time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _LAST_RETRY_SECONDS)
 
 
-def _dial_once(
-    identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, step_timeout: float
+def describe_error(error: BaseException | None) -> str:
+    return "none" if error is None else f"{type(error).__name__}: {error}"
+
+
+def open_pinned_connection(
+    identity: NodeIdentity,
+    context: ssl.SSLContext,
+    address: tuple[str, int],
+    pinned: bytes,
+    step_timeout: float,
+    *,
+    where: str,
+    refused: str,
 ) -> ssl.SSLSocket:
-    party, peer, address, session_id, direction = (
-        target.party, target.peer, target.address, target.session_id, target.direction
-    )
-    where = target.where
+    """Connect to ``address``, present ``identity``, and return TLS whose peer key is ``pinned``.
+
+    Raises ``PeerAuthenticationFailed`` when the listener refuses our
+    certificate (with the message ``refused``: why that happens, what to do) or
+    presents another key; ``TransportError`` when the listener is not an Unseen
+    node. Other ``OSError`` are transient (see :func:`with_retries`).
+    """
     sock = socket.create_connection(address, timeout=step_timeout)
     try:
         tune_socket(sock)
         certificate = identity.certificate_der()
         sock.sendall(_PREAMBLE.pack(_PREAMBLE_MAGIC, len(certificate)) + certificate)
-        verdict = _receive_exactly(sock, 1, f"the verdict of {where} on our certificate")
+        verdict = receive_exactly(sock, 1, f"the verdict of {where} on our certificate")
         if verdict == _VERDICT_REFUSED:
-            raise PeerAuthenticationFailed(
-                f"{where} refused party {party}'s certificate: it does not pin our key "
-                f"{identity.fingerprint_hex} for party {party}; register or configure that "
-                f"fingerprint for party {party} at the peer"
-            )
+            raise PeerAuthenticationFailed(refused)
         if verdict != _VERDICT_ACCEPT:
             raise TransportError(f"{where} answered the preamble with {verdict!r}: not an Unseen node")
         tls = context.wrap_socket(sock)
@@ -265,51 +392,148 @@ def _dial_once(
         sock.close()
         raise
     try:
-        presented = _presented_fingerprint(tls)
-        if presented != target.peer_fingerprint:
+        presented = presented_fingerprint(tls)
+        if presented != pinned:
             raise PeerAuthenticationFailed(
-                f"{where} presented key fingerprint {format_fingerprint(presented)}, but party "
-                f"{peer} is pinned to {format_fingerprint(target.peer_fingerprint)}; the endpoint runs "
-                "another node, or the fingerprint registered for it is out of date"
+                f"{where} presented key fingerprint {format_fingerprint(presented)}, but it is pinned to "
+                f"{format_fingerprint(pinned)}; the endpoint runs another node, or the fingerprint "
+                "registered for it is out of date"
             )
-        tls.sendall(_HELLO.pack(_HELLO_MAGIC, direction, party, peer, len(session_id)) + session_id)
-        # With TLS 1.3 the listener checks our certificate after our side of the
-        # handshake completes; an end of stream here is its refusal.
-        try:
-            magic, status, their_party, their_session_length = _REPLY.unpack(
-                _receive_exactly(tls, _REPLY.size, f"the reply of {where}")
+        return tls
+    except BaseException:
+        tls.close()
+        raise
+
+
+def read_reply_after_handshake(tls: ssl.SSLSocket, where: str, identity: NodeIdentity) -> tuple[int, int, bytes]:
+    """Read the listener's reply; an end of stream here is its refusal of our certificate.
+
+    With TLS 1.3 the listener checks our certificate after our side of the
+    handshake completes, so a refusal shows as the connection ending.
+    """
+    try:
+        return read_reply(tls, where)
+    except (ConnectionResetError, ssl.SSLError) as error:
+        raise PeerAuthenticationFailed(
+            f"{where} ended the connection after the TLS handshake, before replying: it did not "
+            f"accept our certificate (key {identity.fingerprint_hex}) ({error})"
+        ) from None
+
+
+def dial(identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, deadline: float) -> ssl.SSLSocket:
+    """Open one authenticated connection to ``target``; retry until ``deadline``.
+
+    Raises ``PeerAuthenticationFailed`` for a wrong key at either end,
+    ``SessionMismatch`` when the peer serves another session (or, a node
+    listener, has not opened this one by the deadline), ``PeerTimeout`` when
+    the peer could not be reached in time.
+    """
+
+    def give_up(attempts: int, last_error: BaseException | None, not_ready: NotReadyYet | None) -> TransportError:
+        # The last attempts may have timed out while a node listener held them for the session.
+        if not_ready is not None and (last_error is not_ready or isinstance(last_error, TimeoutError)):
+            return SessionMismatch(
+                f"{target.where} has no session {describe_session(target.session_id)} open: party "
+                f"{target.party} asked {attempts} times until its deadline. The peer has not started this "
+                "job (yet), runs behind, or was given another session id"
             )
-            their_session = _receive_exactly(tls, their_session_length, f"the session id of {where}")
-        except (ConnectionResetError, ssl.SSLError) as error:
-            raise PeerAuthenticationFailed(
-                f"{where} ended the connection after the TLS handshake, before replying: it "
-                f"did not accept our certificate (key {identity.fingerprint_hex}) for party {party} ({error})"
-            ) from None
-        if magic != _REPLY_MAGIC:
-            raise TransportError(f"{where} sent a malformed reply (magic {magic!r})")
-        if status == _Status.SESSION_MISMATCH:
+        return PeerTimeout(
+            f"party {target.party} could not connect to {target.where} in {attempts} attempts before its "
+            f"deadline (last error: {describe_error(last_error)}); check that the peer is running and "
+            "that its registered endpoint is right"
+        )
+
+    return with_retries(lambda step: _dial_once(identity, context, target, step), deadline, give_up)
+
+
+def _dial_once(
+    identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, step_timeout: float
+) -> ssl.SSLSocket:
+    party, peer, address, session_id = target.party, target.peer, target.address, target.session_id
+    where = target.where
+    tls = open_pinned_connection(
+        identity, context, address, target.peer_fingerprint, step_timeout, where=where,
+        refused=(
+            f"{where} refused party {party}'s certificate: it admits our key {identity.fingerprint_hex} "
+            f"neither as pinned for party {party} nor as a registered member's; register or configure "
+            f"that fingerprint for party {party} at the peer"
+        ),
+    )
+    try:
+        send_mpc_hello(tls, target)
+        status, their_party, their_session = read_reply_after_handshake(tls, where, identity)
+        if status == ReplyStatus.SESSION_MISMATCH:
             raise SessionMismatch(
                 f"{where} serves session {describe_session(their_session)}, not "
                 f"{describe_session(session_id)}; start every party of a session with the same session id"
             )
-        if status == _Status.WRONG_LISTENER:
+        if status == ReplyStatus.UNKNOWN_SESSION:
+            raise NotReadyYet(f"{where} has no session {describe_session(session_id)} open")
+        if status == ReplyStatus.WRONG_LISTENER:
             raise TransportError(
                 f"the node at {address[0]}:{address[1]} holds party {peer}'s key but is party "
                 f"{their_party} in this session; check which endpoint is configured for party {peer}"
             )
-        if status == _Status.NOT_EXPECTED:
+        if status == ReplyStatus.NOT_EXPECTED:
             raise TransportError(
-                f"{where} does not expect party {party} to dial it for the {direction.name} "
+                f"{where} does not expect party {party} to dial it for the {target.direction.name} "
                 "connection (it dials us itself, or already has that connection); "
                 "exactly one side of each link may have the other's address"
             )
-        if status != _Status.ACCEPTED:
+        if status == ReplyStatus.NOT_AUTHORIZED:
+            raise PeerAuthenticationFailed(
+                f"{where} does not admit party {party}'s key (fingerprint {identity.fingerprint_hex}) "
+                f"for session {describe_session(session_id)}"
+            )
+        if status != ReplyStatus.ACCEPTED:
             raise TransportError(f"{where} replied with unknown status {status}")
         tls.settimeout(None)
         return tls
     except BaseException:
         tls.close()
         raise
+
+
+# -- listening ---------------------------------------------------------------------------
+
+
+def receive_preamble(sock: socket.socket, origin: str) -> tuple[bytes, bytes]:
+    """Read a dialer's preamble; return its certificate (DER) and that certificate's key fingerprint.
+
+    Raises ``TransportError`` for anything but an Unseen preamble and
+    ``InputError`` for bytes that are not a certificate.
+    """
+    magic, certificate_length = _PREAMBLE.unpack(receive_exactly(sock, _PREAMBLE.size, "a preamble"))
+    if magic != _PREAMBLE_MAGIC or certificate_length > MAX_CERTIFICATE_BYTES:
+        raise TransportError(f"{origin}: not an Unseen preamble")
+    certificate = receive_exactly(sock, certificate_length, "a certificate")
+    return certificate, certificate_fingerprint(certificate)
+
+
+def refuse_certificate(sock: socket.socket) -> None:
+    """Tell a dialer its key is not admitted (before TLS, in the clear)."""
+    sock.sendall(_VERDICT_REFUSED)
+
+
+def accept_tls(
+    sock: socket.socket, identity: NodeIdentity, certificate: bytes, preamble_fingerprint: bytes, origin: str
+) -> ssl.SSLSocket:
+    """Admit the dialer's certificate, run the server side of TLS, check the key it presents there.
+
+    Raises ``PeerAuthenticationFailed`` if the key presented in TLS differs
+    from the preamble's (the TLS connection is closed).
+    """
+    sock.sendall(_VERDICT_ACCEPT)
+    tls = server_context(identity, certificate).wrap_socket(sock, server_side=True)
+    presented = presented_fingerprint(tls)
+    if presented != preamble_fingerprint:
+        with contextlib.suppress(OSError):
+            tls.close()
+        raise PeerAuthenticationFailed(
+            f"{origin} sent a certificate for key {format_fingerprint(preamble_fingerprint)} "
+            f"in its preamble but presented key {format_fingerprint(presented)} in TLS"
+        )
+    return tls
 
 
 class Acceptor:
@@ -382,21 +606,18 @@ class Acceptor:
         try:
             sock.settimeout(step_timeout)
             tune_socket(sock)
-            magic, certificate_length = _PREAMBLE.unpack(_receive_exactly(sock, _PREAMBLE.size, "a preamble"))
-            if magic != _PREAMBLE_MAGIC or certificate_length > MAX_CERTIFICATE_BYTES:
-                self._refuse(sock, f"{origin}: not an Unseen preamble")
-                return
-            certificate = _receive_exactly(sock, certificate_length, "a certificate")
-            presented = certificate_fingerprint(certificate)
+            certificate, presented = receive_preamble(sock, origin)
             if presented not in self._dialers.values():
-                sock.sendall(_VERDICT_REFUSED)
+                refuse_certificate(sock)
                 self._refuse(
                     sock, f"{origin} presented key fingerprint {format_fingerprint(presented)}, "
                     "pinned for none of the parties expected to dial us", authentication=True,
                 )
                 return
-            sock.sendall(_VERDICT_ACCEPT)
-            tls = server_context(self._identity, certificate).wrap_socket(sock, server_side=True)
+            tls = accept_tls(sock, self._identity, certificate, presented, origin)
+        except PeerAuthenticationFailed as error:
+            self._refuse(sock, str(error), authentication=True)
+            return
         except (OSError, InputError, struct.error) as error:
             # A port scan, a peer that gave up, garbage, an impostor failing the
             # handshake: refused, but no reason to abandon the session.
@@ -407,23 +628,13 @@ class Acceptor:
         except (OSError, struct.error) as error:
             self._refuse(tls, f"{origin}: {type(error).__name__} during the session hello: {error}")
 
-    def _admit_tls(self, tls: ssl.SSLSocket, origin: str, preamble_fingerprint: bytes, wanted) -> None:
-        presented = _presented_fingerprint(tls)
-        if presented != preamble_fingerprint:
-            self._refuse(
-                tls, f"{origin} sent a certificate for key {format_fingerprint(preamble_fingerprint)} "
-                f"in its preamble but presented key {format_fingerprint(presented)} in TLS",
-                authentication=True,
-            )
+    def _admit_tls(self, tls: ssl.SSLSocket, origin: str, presented: bytes, wanted) -> None:
+        hello = read_hello(tls)
+        if not isinstance(hello, MpcHello):
+            self._reply(tls, ReplyStatus.UNKNOWN_SERVICE)
+            self._refuse(tls, f"{origin} asked for service {hello.name!r}; a session listener serves none")
             return
-        magic, direction_value, dialer, listener, session_length = _HELLO.unpack(
-            _receive_exactly(tls, _HELLO.size, "a hello")
-        )
-        session_id = _receive_exactly(tls, session_length, "a session id")
-        if magic != _HELLO_MAGIC or direction_value not in _DIRECTION_VALUES:
-            self._refuse(tls, f"{origin}: malformed hello")
-            return
-        direction = Direction(direction_value)
+        dialer, direction = hello.dialer, hello.direction
         pinned = self._dialers.get(dialer)
         if pinned != presented:
             self._refuse(
@@ -433,24 +644,24 @@ class Acceptor:
                 authentication=True,
             )
             return
-        if session_id != self._session_id:
-            self._reply(tls, _Status.SESSION_MISMATCH)
-            self._refuse(tls, f"party {dialer} from {origin} of session {describe_session(session_id)}")
+        if hello.session_id != self._session_id:
+            self._reply(tls, ReplyStatus.SESSION_MISMATCH)
+            self._refuse(tls, f"party {dialer} from {origin} of session {describe_session(hello.session_id)}")
             return
-        if listener != self._party:
-            self._reply(tls, _Status.WRONG_LISTENER)
-            self._refuse(tls, f"party {dialer} from {origin} expected to reach party {listener}")
+        if hello.listener != self._party:
+            self._reply(tls, ReplyStatus.WRONG_LISTENER)
+            self._refuse(tls, f"party {dialer} from {origin} expected to reach party {hello.listener}")
             return
         if (dialer, direction) not in wanted or (dialer, direction) in self._connections:
-            self._reply(tls, _Status.NOT_EXPECTED)
+            self._reply(tls, ReplyStatus.NOT_EXPECTED)
             self._refuse(tls, f"party {dialer} from {origin}: unexpected {direction.name} connection")
             return
-        self._reply(tls, _Status.ACCEPTED)
+        self._reply(tls, ReplyStatus.ACCEPTED)
         tls.settimeout(None)
         self._connections[(dialer, direction)] = tls
 
-    def _reply(self, tls: ssl.SSLSocket, status: _Status) -> None:
-        tls.sendall(_REPLY.pack(_REPLY_MAGIC, status, self._party, len(self._session_id)) + self._session_id)
+    def _reply(self, tls: ssl.SSLSocket, status: ReplyStatus) -> None:
+        send_reply(tls, status, self._party, self._session_id)
 
     def _refuse(self, sock: socket.socket, reason: str, *, authentication: bool = False) -> None:
         logger.warning("party %d refused a connection: %s", self._party, reason)
@@ -460,19 +671,33 @@ class Acceptor:
             sock.close()
 
     def _deadline_error(self, missing: list[tuple[int, Direction]]) -> TransportError:
-        awaited = ", ".join(f"party {dialer}'s {direction.name} connection" for dialer, direction in missing)
-        refused = "; ".join(self._refusals) or "none"
-        if self._authentication_refused:
-            expected = ", ".join(
-                f"party {dialer} pinned to {format_fingerprint(pin)}" for dialer, pin in sorted(self._dialers.items())
-            )
-            return PeerAuthenticationFailed(
-                f"party {self._party} refused connections whose key is not pinned ({expected}) and "
-                f"never received {awaited}; refused: {refused}. Check the fingerprints registered "
-                "for those parties"
-            )
-        return PeerTimeout(
-            f"party {self._party} waited until its deadline for {awaited} in session "
-            f"{describe_session(self._session_id)}; refused meanwhile: {refused}. Check that those "
-            "parties are running, dial this endpoint and use this session id"
+        return deadline_error(
+            self._party, self._session_id, self._dialers, missing, self._refusals, self._authentication_refused
         )
+
+
+def deadline_error(
+    party: int,
+    session_id: bytes,
+    dialers: Mapping[int, bytes],
+    missing: list[tuple[int, Direction]],
+    refusals: list[str],
+    authentication_refused: bool,
+) -> TransportError:
+    """The error of a listening party whose expected connections did not all arrive in time."""
+    awaited = ", ".join(f"party {dialer}'s {direction.name} connection" for dialer, direction in missing)
+    refused = "; ".join(refusals) or "none"
+    if authentication_refused:
+        expected = ", ".join(
+            f"party {dialer} pinned to {format_fingerprint(pin)}" for dialer, pin in sorted(dialers.items())
+        )
+        return PeerAuthenticationFailed(
+            f"party {party} refused connections whose key is not pinned ({expected}) and "
+            f"never received {awaited}; refused: {refused}. Check the fingerprints registered "
+            "for those parties"
+        )
+    return PeerTimeout(
+        f"party {party} waited until its deadline for {awaited} in session "
+        f"{describe_session(session_id)}; refused meanwhile: {refused}. Check that those "
+        "parties are running, dial this endpoint and use this session id"
+    )

@@ -205,11 +205,11 @@ def run_local(
     for thread in threads:
         thread.join()
     if failures:
-        raise _root_cause(failures)
+        raise root_cause(failures)
     return RunResult(results=tuple(results), stats=tuple(stats))  # type: ignore[arg-type]
 
 
-def _root_cause(failures: list[tuple[float, int, BaseException]]) -> BaseException:
+def root_cause(failures: list[tuple[float, int, BaseException]]) -> BaseException:
     """Pick the error that caused the others: the first that is not a consequence of a closed link."""
     ordered = sorted(failures, key=lambda failure: failure[0])
     primary = next((f for f in ordered if not isinstance(f[2], TransportError)), ordered[0])

@@ -31,6 +31,7 @@ import dataclasses
 import queue
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,9 @@ _ABORT_REASON_BYTES = 200
 # How long close() lets writers deliver what is queued before cutting the links.
 _CLOSE_GRACE_SECONDS = 5.0
 _ABORT_GRACE_SECONDS = 1.0
+DIGEST_BYTES = 32
+# One entry of a link transcript report: the link's two party numbers, then its digest.
+_LINK_ENTRY = struct.Struct("<HH")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,18 +94,39 @@ class Peer:
             object.__setattr__(self, "address", (str(host), port))
 
 
-def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """Return ``(host, port)`` from ``"host:port"`` or ``"[ipv6]:port"`` (a member's registered endpoint)."""
+def parse_endpoint(endpoint: str, *, any_port: bool = False) -> tuple[str, int]:
+    """Return ``(host, port)`` from ``"host:port"`` or ``"[ipv6]:port"`` (a member's registered endpoint).
+
+    ``any_port`` also admits port 0 (an address to bind: the system picks a free port).
+    """
+    if not isinstance(endpoint, str):
+        raise InputError(f"an endpoint is a 'host:port' string, got {endpoint!r}")
     host, separator, port_text = endpoint.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536 or (
+    lowest = 0 if any_port else 1
+    if not separator or not host or not port_text.isdigit() or not lowest <= int(port_text) < 65536 or (
         ":" in host and not endpoint.strip().startswith("[")
     ):
         raise InputError(
-            f"an endpoint is host:port with a port in 1..65535 (IPv6 as [address]:port), got {endpoint!r}"
+            f"an endpoint is host:port with a port in {lowest}..65535 (IPv6 as [address]:port), got {endpoint!r}"
         )
     return host, int(port_text)
+
+
+def parse_address(address: str | tuple[str, int], *, any_port: bool = False) -> tuple[str, int]:
+    """Return ``(host, port)`` from ``"host:port"`` (see :func:`parse_endpoint`) or a ``(host, port)`` tuple."""
+    if isinstance(address, str):
+        return parse_endpoint(address, any_port=any_port)
+    lowest = 0 if any_port else 1
+    if (
+        not isinstance(address, tuple) or len(address) != 2 or not isinstance(address[0], str)
+        or isinstance(address[1], bool) or not isinstance(address[1], int) or not lowest <= address[1] < 65536
+    ):
+        raise InputError(
+            f"an address is 'host:port' or (host, port) with a port in {lowest}..65535, got {address!r}"
+        )
+    return address
 
 
 def bind_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
@@ -420,6 +445,51 @@ class TlsTransport:
                 )
         return digests
 
+    def agree_on_link_digests(self) -> dict[tuple[int, int], bytes]:
+        """Tell every peer the transcripts of all this end's links; return every link's, agreed by all.
+
+        Keys are party pairs ``(low, high)``. Each party sends each peer the
+        digests of all its links, so with three parties every link's digest
+        reaches every party from both of the link's ends (directly or
+        relayed): a link reported differently anywhere raises
+        ``TranscriptMismatch`` naming the link and who reported what. Call at
+        the same point at every party, as :meth:`verify_transcripts`.
+        """
+        own = {_link_key(self.party, peer): self.transcript(peer) for peer in self.peers}
+        body = b"".join(_LINK_ENTRY.pack(*pair) + digest for pair, digest in sorted(own.items()))
+        for peer in self.peers:
+            self._sending[peer].put(FrameKind.TRANSCRIPT, body)
+        agreed = dict(own)
+        reporter = {pair: self.party for pair in own}
+        for peer in self.peers:
+            link = self._receiving[peer]
+            kind, content = self._next_event(link, "the peer's link transcripts")
+            if kind is _Event.MESSAGE:
+                raise TranscriptMismatch(
+                    f"party {peer} sent party {self.party} at least {link.consumed + 1} messages on "
+                    f"session {describe_session(self.session_id)}, but party {self.party} consumed only "
+                    f"{link.consumed}: the two ends ran different protocols"
+                )
+            if kind is not _Event.TRANSCRIPT:
+                raise self._unexpected(link, kind, content, "the peer's link transcripts")
+            reports = _parse_link_digests(content, peer)
+            if _link_key(self.party, peer) not in reports:
+                raise TranscriptMismatch(
+                    f"party {peer} reported no transcript for its link with party {self.party} on session "
+                    f"{describe_session(self.session_id)} (it reported links {sorted(reports)})"
+                )
+            for pair, digest in reports.items():
+                known = agreed.setdefault(pair, digest)
+                reporter.setdefault(pair, peer)
+                if known != digest:
+                    raise TranscriptMismatch(
+                        f"the link between parties {pair[0]} and {pair[1]} of session "
+                        f"{describe_session(self.session_id)} has transcript {known.hex()} according to "
+                        f"party {reporter[pair]} but {digest.hex()} according to party {peer}: its ends saw "
+                        "different messages"
+                    )
+        return agreed
+
     def close(self) -> None:
         """Deliver what is queued, tell every peer we are done, release the links.
 
@@ -523,6 +593,26 @@ class TlsTransport:
         return TransportError(f"{where}, but received {kind.value}")
 
 
+def _link_key(party: int, peer: int) -> tuple[int, int]:
+    return (party, peer) if party < peer else (peer, party)
+
+
+def _parse_link_digests(body: bytes, peer: int) -> dict[tuple[int, int], bytes]:
+    entry = _LINK_ENTRY.size + DIGEST_BYTES
+    if not body or len(body) % entry:
+        raise TranscriptMismatch(
+            f"party {peer} sent a link transcript report of {len(body)} bytes, not a list of "
+            f"{entry}-byte entries: it compares transcripts another way (verify_transcripts?)"
+        )
+    reports = {}
+    for offset in range(0, len(body), entry):
+        low, high = _LINK_ENTRY.unpack_from(body, offset)
+        if not low < high or (low, high) in reports:
+            raise TranscriptMismatch(f"party {peer} sent a malformed link transcript report (link {low}-{high})")
+        reports[(low, high)] = body[offset + _LINK_ENTRY.size : offset + entry]
+    return reports
+
+
 def _check_connect_arguments(
     party, peers, timeout, connect_timeout, one_way_delay, max_message_bytes
 ) -> None:
@@ -537,8 +627,8 @@ def _check_connect_arguments(
             )
         if not isinstance(description, Peer):
             raise InputError(f"peers[{peer}] must be a Peer(fingerprint, address), got {description!r}")
-    _check_positive("timeout", timeout)
-    _check_positive("connect_timeout", connect_timeout)
+    check_seconds("timeout", timeout)
+    check_seconds("connect_timeout", connect_timeout)
     if not 0 <= one_way_delay <= 60:
         raise InputError(f"one_way_delay must be 0..60 seconds, got {one_way_delay!r}")
     if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
@@ -586,7 +676,9 @@ def _open_connections(
     return connections
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not isinstance(value, int | float) or not value > 0:
+def check_seconds(name: str, value: float) -> float:
+    """Return ``value`` as float if it is a positive number of seconds; ``InputError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
 
