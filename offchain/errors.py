@@ -9,6 +9,8 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    │   └── UnsupportedQuery                a SQL construct outside the supported set (named,
+    │                                       with its line and column)
     ├── MpcError                            the MPC engine (offchain/mpc)
     │   ├── ShareMismatch                   replicated components disagree (verified mode)
     │   └── FixedPointOverflow (OverflowError)
@@ -18,12 +20,24 @@ The tree::
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── ServiceRefused                      a member's node refused or failed a service request
+    ├── PsiError                            private set intersection (offchain/psi)
+    │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
+    │   ├── RpcError                        the node answered with a JSON-RPC error
+    │   ├── ArtifactNotFound (FileNotFoundError)    contracts not compiled
     │   ├── DeploymentNotFound (FileNotFoundError)
+    │   ├── DeploymentMismatch              deployment file and chain disagree
+    │   ├── TransactionFailed               a mined transaction reverted, reason unknown
+    │   ├── TransactionTimeout (TimeoutError)       no receipt within the wait
+    │   ├── NonceGap                        a sent transaction vanished and cannot be replaced
+    │   ├── ReorgDetected                   a reorganisation deeper than the confirmation depth
     │   └── ContractError                   a custom Solidity error; one subclass per
-    │                                       error, generated in offchain/chain/errors.py
-    └── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    │                                       error, in offchain/chain/errors.py
+    ├── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    └── ResultWithheld                      the job ran; a rule of its program withholds the values
+        ├── TooFewRows                      fewer rows than the job's minimum count
+        └── ValueOutOfRange (ValueError)    a value lies outside the bound the job declared
 """
 
 from __future__ import annotations
@@ -39,6 +53,21 @@ class ConfigError(UnseenError, ValueError):
 
 class InputError(UnseenError, ValueError):
     """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+class UnsupportedQuery(InputError):
+    """A SQL query uses a construct the secure query engine does not support.
+
+    ``construct`` names it ("window function", "LIKE", "RIGHT JOIN"…);
+    ``line`` and ``column`` (1-based) locate it in the query text.
+    """
+
+    def __init__(self, construct: str, line: int, column: int, detail: str = "") -> None:
+        message = f"{construct} is not supported (line {line}, column {column})"
+        super().__init__(message + (f": {detail}" if detail else ""))
+        self.construct = construct
+        self.line = line
+        self.column = column
 
 
 class MpcError(UnseenError):
@@ -99,6 +128,14 @@ class ServiceRefused(UnseenError):
         self.remote_type = remote_type
 
 
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
 class ChainError(UnseenError):
     """Talking to the chain failed."""
 
@@ -107,17 +144,78 @@ class RpcUnavailable(ChainError, ConnectionError):
     """The JSON-RPC endpoint cannot be reached."""
 
 
+class RpcError(ChainError):
+    """The JSON-RPC node answered a request with an error that is not a revert.
+
+    ``code`` and ``data`` are the JSON-RPC error fields.
+    """
+
+    def __init__(self, message: str, code: int | None = None, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+class ArtifactNotFound(ChainError, FileNotFoundError):
+    """A compiled contract artifact is missing from ``build/contracts``."""
+
+
 class DeploymentNotFound(ChainError, FileNotFoundError):
     """No deployment file exists for the requested chain."""
+
+
+class DeploymentMismatch(ChainError):
+    """The deployment file does not describe the chain it points to.
+
+    Wrong chain id, no code or different code at a recorded address.
+    """
+
+
+class TransactionFailed(ChainError):
+    """A mined transaction reverted and its revert data could not be recovered."""
+
+
+class TransactionTimeout(ChainError, TimeoutError):
+    """A sent transaction was not mined within the wait."""
+
+
+class NonceGap(ChainError):
+    """A sent transaction disappeared from the node and could not be sent again."""
+
+
+class ReorgDetected(ChainError):
+    """A block already processed is no longer on the canonical chain.
+
+    Raised by event cursors when a reorganisation is deeper than their
+    confirmation depth; raise the depth or rebuild the consumer's state.
+    """
 
 
 class ContractError(ChainError):
     """A contract call reverted with a custom error.
 
     Subclasses, one per Solidity custom error, live in
-    ``offchain/chain/errors.py`` and carry the decoded arguments in ``args_``.
+    ``offchain/chain/errors.py`` and carry the decoded arguments in ``args_``
+    (a dict by parameter name) and the raw revert data in ``data``.
     """
+
+    def __init__(self, message: str, args_: dict | None = None, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.args_ = dict(args_ or {})
+        self.data = bytes(data)
 
 
 class PolicyViolation(UnseenError, PermissionError):
     """A column policy, grant, quota or consent record forbids the request."""
+
+
+class ResultWithheld(UnseenError):
+    """A job completed but a rule of its program withholds its values (only the reason is revealed)."""
+
+
+class TooFewRows(ResultWithheld):
+    """The job's rows are fewer than its minimum count, so no statistic is revealed."""
+
+
+class ValueOutOfRange(ResultWithheld, ValueError):
+    """A value lies outside the bound the job declared, so the job's statistics are withheld."""

@@ -111,6 +111,7 @@ def _standard_json(settings: CompilerSettings, sources: dict[str, Path]) -> dict
                         "abi",
                         "evm.bytecode.object",
                         "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
                         "evm.methodIdentifiers",
                         "devdoc",
                         "userdoc",
@@ -176,6 +177,11 @@ def compile_contracts(root: Path = PROJECT_ROOT, force: bool = False) -> bool:
                 "abi": artifact["abi"],
                 "bytecode": "0x" + bytecode,
                 "deployedBytecode": "0x" + artifact["evm"]["deployedBytecode"]["object"],
+                # Byte ranges of the runtime code filled in by the constructor;
+                # masked when checking deployed code against this artifact.
+                "immutableReferences": artifact["evm"]["deployedBytecode"].get(
+                    "immutableReferences", {}
+                ),
                 "methodIdentifiers": artifact["evm"].get("methodIdentifiers", {}),
                 "devdoc": artifact.get("devdoc", {}),
                 "userdoc": artifact.get("userdoc", {}),

@@ -328,6 +328,12 @@ class NodeListener:
             return list(self._exchanges)
 
     @property
+    def sessions_being_set_up(self) -> list[bytes]:
+        """The ids of the sessions registered here that still wait for connections."""
+        with self._lock:
+            return sorted(self._sessions)
+
+    @property
     def services(self) -> list[str]:
         """The names of the registered services."""
         with self._lock:

@@ -367,6 +367,10 @@ def test_a_dialer_whose_key_is_not_pinned_for_its_party_is_refused_at_both_ends(
     impostor = NodeIdentity.generate("impostor")
 
     def party_0_as_impostor():
+        # Once the others wait for it: a refusal before a session exists is not that session's.
+        give_up = time.monotonic() + 30
+        while not all(listener.sessions_being_set_up for listener in nodes[1:]) and time.monotonic() < give_up:
+            time.sleep(0.01)
         own = NodeListener(impostor, "127.0.0.1:0", lambda fingerprint: None).start()
         try:
             return open_session(own, b"job-1", 0, peers_of(nodes, 0), 10.0, connect_timeout=1.5)

@@ -1,0 +1,16 @@
+"""Step 2: grant the regulator role and admit the consortium members.
+
+Usage: ``python deploy/02_members.py --config deploy/consortium.example.toml --rpc URL``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _step import run_step  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_step("members", __doc__.splitlines()[0]))

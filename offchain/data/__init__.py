@@ -1,0 +1,1 @@
+"""Members' local data: schemas, canonical row encoding, fingerprints, DuckDB store."""
