@@ -19,9 +19,9 @@ The tree::
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
-    ├── ServiceRefused                      a member's node refused or failed a service request
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
+    ├── ServiceRefused                      a member's node refused or failed a service request
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -114,6 +114,14 @@ class TranscriptMismatch(TransportError):
     """The two ends of a link computed different transcript hashes."""
 
 
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
 class ServiceRefused(UnseenError):
     """A member's node answered a service request (``call_service``) with an error.
 
@@ -126,14 +134,6 @@ class ServiceRefused(UnseenError):
     def __init__(self, message: str, remote_type: str = "") -> None:
         super().__init__(message)
         self.remote_type = remote_type
-
-
-class PsiError(UnseenError):
-    """A private set intersection could not complete."""
-
-
-class PsiProtocolError(PsiError):
-    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
 
 
 class ChainError(UnseenError):
