@@ -345,11 +345,42 @@ def node_port_figures(size: int, calls: int, sessions: int) -> list[tuple[str, s
             thread.join()
         return max(ready), max(transcripts)
 
+    def over_a_session_link(repetitions: int) -> list[float]:
+        """The same bytes one way over an open session link (party 0 to 1, empty acknowledgement)."""
+        transports: list = [None, None]
+
+        def party(number: int) -> None:
+            peers = {1 - number: (listeners[1 - number].endpoint, listeners[1 - number].identity.fingerprint)}
+            transports[number] = open_session(listeners[number], "bench-link", number, peers, 60)
+
+        threads = [threading.Thread(target=party, args=(number,)) for number in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sender, receiver = transports
+        times = []
+        try:
+            for _ in range(repetitions):
+                start = time.perf_counter()
+                sender.send(1, [payload])
+                receiver.recv(0)
+                receiver.send(0, [])
+                sender.recv(1)
+                times.append(time.perf_counter() - start)
+        finally:
+            sender.close()
+            receiver.close()
+        return times
+
     try:
         pings = [call("ping") for _ in range(calls)]
         bulk = max(3, calls // 20)
-        delivers = [call("deliver", [payload]) for _ in range(bulk)]
-        fetches = [call("fetch") for _ in range(bulk)]
+        delivers, fetches, linked = [], [], []
+        for _ in range(bulk):  # interleaved, so load from other work hits all three alike
+            delivers.append(call("deliver", [payload]))
+            fetches.append(call("fetch"))
+            linked.extend(over_a_session_link(1))
         set_ups = [set_up_session(index) for index in range(sessions)]
     finally:
         for listener in listeners:
@@ -362,6 +393,8 @@ def node_port_figures(size: int, calls: int, sessions: int) -> list[tuple[str, s
          f"{statistics.median(delivers) * 1e3:,.0f} ms = {megabytes / statistics.median(delivers):,.0f} MB/s"),
         (f"fetch {megabytes:,.0f} MB (reply), median of {bulk}",
          f"{statistics.median(fetches) * 1e3:,.0f} ms = {megabytes / statistics.median(fetches):,.0f} MB/s"),
+        (f"reference: {megabytes:,.0f} MB one way over an open session link (TlsTransport), median of {bulk}",
+         f"{statistics.median(linked) * 1e3:,.0f} ms = {megabytes / statistics.median(linked):,.0f} MB/s"),
         (f"open_session, 3 parties on 3 node listeners (6 TLS connections), median of {sessions}",
          f"{statistics.median(s for s, _ in set_ups) * 1e3:,.1f} ms"),
         (f"session_transcript (digests to both peers, checks), median of {sessions}",
