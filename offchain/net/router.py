@@ -41,6 +41,7 @@ import collections
 import contextlib
 import hashlib
 import logging
+import select
 import socket
 import ssl
 import struct
@@ -49,7 +50,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from offchain.errors import InputError, PeerAuthenticationFailed, TranscriptMismatch, TransportError
+from offchain.errors import (
+    InputError,
+    PeerAuthenticationFailed,
+    PeerTimeout,
+    TranscriptMismatch,
+    TransportError,
+)
 from offchain.net.handshake import (
     HANDSHAKE_STEP_SECONDS,
     DialTarget,
@@ -71,7 +78,7 @@ from offchain.net.handshake import (
     tune_socket,
 )
 from offchain.net.identity import NodeIdentity, format_fingerprint, parse_fingerprint
-from offchain.net.service import Handler, ServiceReply, answer_request, call_service
+from offchain.net.service import Exchange, Handler, ServiceReply, answer_request, call_service
 from offchain.net.tls import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_SECONDS,
@@ -82,7 +89,9 @@ from offchain.net.tls import (
     parse_address,
 )
 
-__all__ = ["NodeListener", "Refusal", "ServiceReply", "call_service", "open_session", "session_transcript"]
+__all__ = [
+    "Exchange", "NodeListener", "Refusal", "ServiceReply", "call_service", "open_session", "session_transcript",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +103,7 @@ DEFAULT_SESSION_HOLD_SECONDS = 5.0
 DEFAULT_IO_TIMEOUT_SECONDS = 60.0
 _ACCEPT_POLL_SECONDS = 0.2
 _CLOSE_GRACE_SECONDS = 5.0
-_REFUSALS_KEPT = 200
+_RECORDS_KEPT = 200
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,8 @@ class _SessionRegistration:
         self.deadline = deadline
         self.started = time.monotonic()
         self._wanted = {(dialer, direction) for dialer in self.dialers for direction in Direction}
-        self._connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
+        # None marks a slot reserved while the dialer is told it is accepted.
+        self._connections: dict[tuple[int, Direction], ssl.SSLSocket | None] = {}
         self._refusals: list[str] = []
         self._authentication_refused = False
         self._changed = threading.Condition()
@@ -179,7 +189,8 @@ class _SessionRegistration:
                     connections = None
                     missing = sorted(self._wanted - complete)
                     break
-                self._changed.wait(remaining)
+                # Bounded: Condition.wait refuses an infinite timeout.
+                self._changed.wait(min(remaining, 3600.0))
         if connections is not None:
             self.listener._forget(self)
             return connections
@@ -262,14 +273,19 @@ class NodeListener:
                 f"cannot listen on {host}:{port} ({type(error).__name__}: {error}); another process may use "
                 "that port, or the address is not this machine's"
             ) from error
+        self._address: tuple[str, int] = tuple(self._socket.getsockname()[:2])
         self._slots = threading.BoundedSemaphore(max_connections)
+        # close() writes here to wake the accepting thread at once.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._lock = threading.Lock()
         self._sessions_changed = threading.Condition(self._lock)
         self._sessions: dict[bytes, _SessionRegistration] = {}
         self._services: dict[str, Handler] = {}
         self._in_flight: set[socket.socket] = set()
         self._workers: set[threading.Thread] = set()
-        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=_REFUSALS_KEPT)
+        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=_RECORDS_KEPT)
+        self._exchanges: collections.deque[Exchange] = collections.deque(maxlen=_RECORDS_KEPT)
+        self._exchanges_changed = threading.Condition(self._lock)
         self._client_context: ssl.SSLContext | None = None
         self._closed = False
         self._accepting: threading.Thread | None = None
@@ -279,8 +295,7 @@ class NodeListener:
     @property
     def address(self) -> tuple[str, int]:
         """The bound ``(host, port)``."""
-        host, port = self._socket.getsockname()[:2]
-        return host, port
+        return self._address
 
     @property
     def endpoint(self) -> str:
@@ -293,6 +308,32 @@ class NodeListener:
         """The most recent refused connections (at most 200), oldest first."""
         with self._lock:
             return list(self._refusals)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """The most recent service exchanges served (at most 200), oldest first, with their transcripts."""
+        with self._lock:
+            return list(self._exchanges)
+
+    def wait_for_exchanges(self, count: int, timeout: float) -> list[Exchange]:
+        """Wait until at least ``count`` exchanges were served (of the last 200); return them.
+
+        The caller of an exchange may return before the node has recorded it.
+        Raises ``PeerTimeout`` after ``timeout`` seconds.
+        """
+        with self._lock:
+            if not self._exchanges_changed.wait_for(lambda: len(self._exchanges) >= count, timeout):
+                raise PeerTimeout(
+                    f"the listener on {self.endpoint} served {len(self._exchanges)} exchanges, not {count}, "
+                    f"within {timeout:g} s"
+                )
+            return list(self._exchanges)
+
+    @property
+    def sessions_being_set_up(self) -> list[bytes]:
+        """The ids of the sessions registered here that still wait for connections."""
+        with self._lock:
+            return sorted(self._sessions)
 
     @property
     def services(self) -> list[str]:
@@ -325,7 +366,9 @@ class NodeListener:
                 raise TransportError(f"the listener on {self.endpoint} is closed")
             if self._accepting is not None:
                 raise InputError(f"the listener on {self.endpoint} is already started")
-            self._accepting = threading.Thread(target=self._accept_loop, name="unseen-node-accept", daemon=True)
+            self._accepting = threading.Thread(
+                target=self._accept_loop, name=f"unseen-node-{self.address[1]}-accept", daemon=True
+            )
         self._accepting.start()
         logger.info("listening on %s as key %s", self.endpoint, self.identity.fingerprint_hex)
         return self
@@ -344,9 +387,12 @@ class NodeListener:
             self._sessions_changed.notify_all()
         for registration in registrations:
             registration.cancel("the node's listener closed")
+        self._wake_writer.send(b"\0")
         if self._accepting is not None:
             self._accepting.join()
         self._socket.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         deadline = time.monotonic() + _CLOSE_GRACE_SECONDS
         with self._lock:
             workers = list(self._workers)
@@ -415,14 +461,20 @@ class NodeListener:
     # -- accepting ------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        self._socket.settimeout(_ACCEPT_POLL_SECONDS)
-        while not self._closed:
-            if not self._slots.acquire(timeout=_ACCEPT_POLL_SECONDS):
-                continue
+        self._socket.setblocking(False)
+        while True:
+            # At capacity, dialers wait in the kernel's backlog until a slot frees.
+            while not self._slots.acquire(timeout=_ACCEPT_POLL_SECONDS):
+                if self._closed:
+                    return
+            readable, _, _ = select.select([self._socket, self._wake_reader], [], [])
+            if self._wake_reader in readable or self._closed:
+                self._slots.release()
+                return
             try:
                 sock, address = self._socket.accept()
-            except TimeoutError:
-                self._slots.release()
+            except BlockingIOError:
+                self._slots.release()  # the dialer gave up between select and accept
                 continue
             except OSError as error:
                 # Out of file descriptors, say: wait instead of spinning.
@@ -431,7 +483,8 @@ class NodeListener:
                 time.sleep(_ACCEPT_POLL_SECONDS)
                 continue
             worker = threading.Thread(
-                target=self._serve_connection, args=(sock, address), name="unseen-node-connection", daemon=True
+                target=self._serve_connection, args=(sock, address),
+                name=f"unseen-node-{self.address[1]}-connection", daemon=True,
             )
             with self._lock:
                 self._in_flight.add(sock)
@@ -478,13 +531,11 @@ class NodeListener:
                     sock.close()
                 return sock
             if member is None:
-                with contextlib.suppress(OSError):
-                    refuse_certificate(sock)
                 self._refuse(
                     sock, origin,
                     f"key fingerprint {format_fingerprint(presented)} is neither a registered active member's "
                     "nor pinned by a session of this node",
-                    authentication=True,
+                    authentication=True, answer=lambda: refuse_certificate(sock),
                 )
                 return sock
         try:
@@ -510,10 +561,18 @@ class NodeListener:
                 self._in_flight.discard(tls)
         return tls
 
-    def _refuse(self, sock: socket.socket, origin: str, reason: str, *, authentication: bool = False) -> None:
+    def _refuse(
+        self, sock: socket.socket, origin: str, reason: str, *, authentication: bool = False,
+        answer: Callable[[], None] | None = None,
+    ) -> None:
+        """Record and log the refusal, then ``answer`` the dialer (if given), then close."""
+        # Recorded before the dialer hears of it, so whoever it tells finds the record.
         logger.warning("refused a connection from %s: %s", origin, reason)
         with self._lock:
             self._refusals.append(Refusal(time.monotonic(), origin, reason, authentication))
+        with contextlib.suppress(OSError):
+            if answer is not None:
+                answer()
         with contextlib.suppress(OSError):
             sock.close()
 
@@ -539,12 +598,12 @@ class NodeListener:
             return
         status = registration.offer(hello, presented, origin)
         if status is not ReplyStatus.ACCEPTED:
-            send_reply(tls, status, registration.party, registration.session_id)
             self._refuse(
                 tls, origin,
                 f"party {hello.dialer}'s {hello.direction.name} connection for session "
                 f"{describe_session(hello.session_id)}: {status.name}",
                 authentication=status is ReplyStatus.NOT_AUTHORIZED,
+                answer=lambda: send_reply(tls, status, registration.party, registration.session_id),
             )
             return
         try:
@@ -567,28 +626,32 @@ class NodeListener:
             except Exception as error:  # noqa: BLE001 - reported to the caller as not authorized
                 logger.warning("could not check key %s from %s: %s", format_fingerprint(presented), origin, error)
         if member is None:
-            send_reply(tls, ReplyStatus.NOT_AUTHORIZED, 0, b"")
             self._refuse(
                 tls, origin,
                 f"key {format_fingerprint(presented)} asked for service {hello.name!r} but is no active member's",
-                authentication=True,
+                authentication=True, answer=lambda: send_reply(tls, ReplyStatus.NOT_AUTHORIZED, 0, b""),
             )
             return
         with self._lock:
             handler = self._services.get(hello.name)
             offered = sorted(self._services)
         if handler is None:
-            send_reply(tls, ReplyStatus.UNKNOWN_SERVICE, 0, ",".join(offered).encode("ascii"))
-            self._refuse(tls, origin, f"member {member} asked for unknown service {hello.name!r}")
+            self._refuse(
+                tls, origin, f"member {member} asked for unknown service {hello.name!r}",
+                answer=lambda: send_reply(tls, ReplyStatus.UNKNOWN_SERVICE, 0, ",".join(offered).encode("ascii")),
+            )
             return
         send_reply(tls, ReplyStatus.ACCEPTED, 0, b"")
         try:
-            answer_request(
+            exchange = answer_request(
                 tls, hello, member, handler, max_request_bytes=self._max_request_bytes, io_timeout=self._io_timeout
             )
         except OSError as error:
             self._refuse(tls, origin, f"member {member}'s {hello.name} exchange for job {hello.job_id} broke: {error}")
             return
+        with self._lock:
+            self._exchanges.append(exchange)
+            self._exchanges_changed.notify_all()
         with contextlib.suppress(OSError):
             socket.socket.shutdown(tls, socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
