@@ -6,7 +6,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {CheckedRequest, Consent, Grant, IAccessPolicy} from "./interfaces/IAccessPolicy.sol";
+import {CheckedInput, CheckedRequest, Consent, Grant, IAccessPolicy} from "./interfaces/IAccessPolicy.sol";
 import {IConsortium, MemberStatus} from "./interfaces/IConsortium.sol";
 import {DatasetTerms, IDataCatalog} from "./interfaces/IDataCatalog.sol";
 import {ConstraintLevels, JobInput, JobKinds} from "./libraries/UnseenTypes.sol";
@@ -29,6 +29,15 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
     uint256 private constant USES_OWNER = 0;
     uint256 private constant USES_OWN_GRANT = 1;
     uint256 private constant USES_ALL_MEMBERS_GRANT = 2;
+
+    /// @dev Level words of one (dataset, party) cached while checking the columns of one input.
+    ///      A stored word never equals type(uint256).max (nibble 0xf is not a valid entry), so
+    ///      that value can mark the all-members word as not yet read.
+    struct LevelWords {
+        uint256 wordIndex;
+        uint256 party;
+        uint256 allMembers;
+    }
 
     IConsortium private immutable _consortium;
     IDataCatalog private immutable _catalog;
@@ -165,7 +174,7 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         if (msg.sender != _catalog.ownerOf(datasetId) && (record.subjectAccount != msg.sender)) {
             revert AccessPolicyNotConsentRevoker(datasetId, subject, purpose, msg.sender);
         }
-        _revokeConsent(datasetId, subject, purpose, msg.sender);
+        _revokeConsent(datasetId, subject, purpose, msg.sender, false);
     }
 
     /// @inheritdoc IAccessPolicy
@@ -189,7 +198,7 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         if (recoverError != ECDSA.RecoverError.NoError || signer != subjectAccount) {
             revert AccessPolicyInvalidSignature(signer, subjectAccount);
         }
-        _revokeConsent(datasetId, subject, purpose, subjectAccount);
+        _revokeConsent(datasetId, subject, purpose, subjectAccount, true);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -331,12 +340,10 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         if (recipient != address(0) && !_consortium.isActiveMember(recipient)) {
             return (abi.encodeWithSelector(AccessPolicyRecipientNotActive.selector, recipient), 0, checked);
         }
-        checked.ownerIndexes = new uint16[](inputs.length);
-        checked.datasets = new DatasetTerms[](inputs.length);
-        uint256 datasetCount = _catalog.datasetCount();
+        checked.inputs = new CheckedInput[](inputs.length);
         for (uint256 i; i < inputs.length; ++i) {
             uint256 uses;
-            (reason, uses) = _evaluateInput(requester, recipient, kind, programHash, inputs[i], datasetCount, checked, i);
+            (reason, uses) = _evaluateInput(requester, recipient, kind, programHash, inputs[i], checked, i);
             if (reason.length != 0) return (reason, 0, checked);
             if (kind == JobKinds.PUBLISH) {
                 reason = _evaluateConsent(inputs[i].datasetId, subject, purpose);
@@ -352,23 +359,28 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         uint8 kind,
         bytes32 programHash,
         JobInput calldata input,
-        uint256 datasetCount,
         CheckedRequest memory checked,
         uint256 inputIndex
     ) private view returns (bytes memory reason, uint256 uses) {
         uint256 datasetId = input.datasetId;
-        if (datasetId == 0 || datasetId > datasetCount) {
+        DatasetTerms memory dataset = _datasetTerms(datasetId);
+        if (dataset.owner == address(0)) {
             return (abi.encodeWithSelector(AccessPolicyUnknownDataset.selector, datasetId), 0);
         }
-        DatasetTerms memory dataset = _datasetTerms(datasetId);
-        checked.datasets[inputIndex] = dataset;
         if (!dataset.active) return (abi.encodeWithSelector(AccessPolicyDatasetInactive.selector, datasetId), 0);
         if (dataset.frozen) return (abi.encodeWithSelector(AccessPolicyDatasetFrozen.selector, datasetId), 0);
         (MemberStatus ownerStatus, uint16 ownerIndex,) = _consortium.memberTerms(dataset.owner);
         if (ownerStatus != MemberStatus.Active) {
             return (abi.encodeWithSelector(AccessPolicyDatasetOwnerNotActive.selector, datasetId, dataset.owner), 0);
         }
-        checked.ownerIndexes[inputIndex] = ownerIndex;
+        checked.inputs[inputIndex] = CheckedInput({
+            owner: dataset.owner,
+            ownerIndex: ownerIndex,
+            version: dataset.version,
+            rowCount: dataset.rowCount,
+            pricePerJob: dataset.pricePerJob,
+            pricePerRow: dataset.pricePerRow
+        });
         if (requester != dataset.owner) {
             (reason, uses) = _evaluateGrant(datasetId, requester, kind);
             if (reason.length != 0) return (reason, 0);
@@ -431,7 +443,8 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
     }
 
     /// @dev Levels are checked for the requester and, when another member receives the result,
-    ///      for that member too: whoever sees the result must be allowed to.
+    ///      for that member too: whoever sees the result must be allowed to. The owner is not
+    ///      checked (it sees its own columns in the clear).
     function _evaluateColumns(
         uint256 datasetId,
         DatasetTerms memory dataset,
@@ -445,9 +458,10 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
                 AccessPolicyColumnLevelsLengthMismatch.selector, datasetId, columnCount, input.levels.length
             );
         }
-        LevelReader memory requesterLevels = _levelReader(datasetId, requester != dataset.owner ? requester : address(0));
-        LevelReader memory recipientLevels =
-            _levelReader(datasetId, recipient != address(0) && recipient != dataset.owner ? recipient : address(0));
+        bool checkRequester = requester != dataset.owner;
+        bool checkRecipient = recipient != address(0) && recipient != dataset.owner;
+        LevelWords memory requesterWords = LevelWords(type(uint256).max, 0, 0);
+        LevelWords memory recipientWords = LevelWords(type(uint256).max, 0, 0);
         for (uint256 j; j < columnCount; ++j) {
             uint16 column = input.columns[j];
             uint8 required = input.levels[j];
@@ -459,10 +473,22 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
             if (!ConstraintLevels.isValid(required)) {
                 return abi.encodeWithSelector(AccessPolicyInvalidLevel.selector, required);
             }
-            bytes memory reason = _checkLevel(requesterLevels, column, required);
-            if (reason.length != 0) return reason;
-            reason = _checkLevel(recipientLevels, column, required);
-            if (reason.length != 0) return reason;
+            if (checkRequester) {
+                uint8 granted = _levelFrom(requesterWords, datasetId, requester, column);
+                if (!ConstraintLevels.permits(granted, required)) {
+                    return abi.encodeWithSelector(
+                        AccessPolicyLevelNotPermitted.selector, datasetId, column, requester, granted, required
+                    );
+                }
+            }
+            if (checkRecipient) {
+                uint8 granted = _levelFrom(recipientWords, datasetId, recipient, column);
+                if (!ConstraintLevels.permits(granted, required)) {
+                    return abi.encodeWithSelector(
+                        AccessPolicyLevelNotPermitted.selector, datasetId, column, recipient, granted, required
+                    );
+                }
+            }
         }
         return "";
     }
@@ -487,49 +513,30 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         return "";
     }
 
-    /// @dev Reads the level words of one (dataset, party) lazily: one storage read per 64-column
-    ///      word for the party, and one more for the all-members fallback only if some column of
-    ///      that word has no entry for the party. `party == address(0)` means "nothing to check"
-    ///      (the party is the owner, or there is no separate recipient).
-    struct LevelReader {
-        uint256 datasetId;
-        address party;
-        uint256 wordIndex;
-        uint256 partyWord;
-        uint256 allMembersWord;
-        bool allMembersLoaded;
-    }
-
-    function _levelReader(uint256 datasetId, address party) private pure returns (LevelReader memory) {
-        return LevelReader(datasetId, party, type(uint256).max, 0, 0, false);
-    }
-
-    function _checkLevel(LevelReader memory reader, uint16 column, uint8 required)
+    /// @dev The effective level of `column` for `party`, reading the party's 64-column word once
+    ///      per word index and the all-members word only when some column of that word has no
+    ///      entry for the party. `words` caches both across the columns of one input.
+    function _levelFrom(LevelWords memory words, uint256 datasetId, address party, uint16 column)
         private
         view
-        returns (bytes memory)
+        returns (uint8)
     {
-        if (reader.party == address(0)) return "";
         uint256 wordIndex = column >> 6;
-        if (wordIndex != reader.wordIndex) {
-            reader.wordIndex = wordIndex;
-            reader.partyWord = _levelWords[reader.datasetId][reader.party][wordIndex];
-            reader.allMembersLoaded = false;
+        if (wordIndex != words.wordIndex) {
+            words.wordIndex = wordIndex;
+            words.party = _levelWords[datasetId][party][wordIndex];
+            // all-members word not read yet for this index; type(uint256).max marks "unread"
+            words.allMembers = type(uint256).max;
         }
         uint256 shift = (uint256(column) & 63) * 4;
-        uint256 nibble = (reader.partyWord >> shift) & 0xf;
+        uint256 nibble = (words.party >> shift) & 0xf;
         if (nibble == 0) {
-            if (!reader.allMembersLoaded) {
-                reader.allMembersWord = _levelWords[reader.datasetId][address(0)][wordIndex];
-                reader.allMembersLoaded = true;
+            if (words.allMembers == type(uint256).max) {
+                words.allMembers = _levelWords[datasetId][address(0)][wordIndex];
             }
-            nibble = (reader.allMembersWord >> shift) & 0xf;
+            nibble = (words.allMembers >> shift) & 0xf;
         }
-        uint8 granted = nibble == 0 ? ConstraintLevels.ENCRYPTED_ONLY : uint8(nibble - 1);
-        if (ConstraintLevels.permits(granted, required)) return "";
-        return abi.encodeWithSelector(
-            AccessPolicyLevelNotPermitted.selector, reader.datasetId, column, reader.party, granted, required
-        );
+        return nibble == 0 ? ConstraintLevels.ENCRYPTED_ONLY : uint8(nibble - 1);
     }
 
     function _effectiveLevel(uint256 datasetId, address grantee, uint16 column) private view returns (uint8) {
@@ -620,8 +627,10 @@ contract AccessPolicy is IAccessPolicy, EIP712, Nonces, ReentrancyGuardTransient
         emit ConsentRecorded(datasetId, subject, purpose, expiry, evidenceHash, subjectAccount);
     }
 
-    function _revokeConsent(uint256 datasetId, bytes32 subject, bytes32 purpose, address by) private {
+    function _revokeConsent(uint256 datasetId, bytes32 subject, bytes32 purpose, address by, bool bySignature)
+        private
+    {
         _consents[datasetId][subject][purpose].revoked = true;
-        emit ConsentRevoked(datasetId, subject, purpose, by);
+        emit ConsentRevoked(datasetId, subject, purpose, by, bySignature);
     }
 }

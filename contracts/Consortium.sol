@@ -36,7 +36,9 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
 
     mapping(address account => MemberRecord) private _members;
     mapping(bytes32 tlsFingerprint => address account) private _fingerprintHolders;
-    address[] private _memberList;
+    // index → account, so that resolving an index costs one storage read (no length check)
+    mapping(uint256 index => address account) private _accountsByIndex;
+    uint256 private _memberCount;
 
     modifier onlyAdmin() {
         _checkAdmin(msg.sender);
@@ -69,7 +71,7 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
         if (account == address(0)) revert ConsortiumZeroAddress();
         MemberStatus current = _members[account].status;
         if (current != MemberStatus.None) revert ConsortiumAlreadyMember(account, current);
-        if (_memberList.length >= MAX_MEMBERS) revert ConsortiumFull(MAX_MEMBERS);
+        if (_memberCount >= MAX_MEMBERS) revert ConsortiumFull(MAX_MEMBERS);
         _checkRecord(account, name, endpoint, tlsFingerprint);
         _admit(account, name, endpoint, tlsFingerprint, computePrice);
     }
@@ -127,13 +129,15 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     // ----------------------------------------------------------------------------------------
 
     /// @notice Grant `role` to `account`; refuses `MEMBER_ROLE` (use `admit`).
-    function grantRole(bytes32 role, address account) public override {
+    /// @dev WARNING: `JOBS_ROLE` lets its holder consume grants and move every escrow; grant it
+    ///      only to the deployed Jobs contract.
+    function grantRole(bytes32 role, address account) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.grantRole(role, account);
     }
 
     /// @notice Revoke `role` from `account`; refuses `MEMBER_ROLE` (use `suspend` or `remove`).
-    function revokeRole(bytes32 role, address account) public override {
+    function revokeRole(bytes32 role, address account) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.revokeRole(role, account);
     }
@@ -141,7 +145,7 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     /// @notice Renounce `role`; refuses `MEMBER_ROLE`.
     /// @dev WARNING: the last admin renouncing `DEFAULT_ADMIN_ROLE` leaves the consortium without
     ///      an admin for good: no member can be admitted and no credit issued afterwards.
-    function renounceRole(bytes32 role, address callerConfirmation) public override {
+    function renounceRole(bytes32 role, address callerConfirmation) public override nonReentrant {
         if (role == MEMBER_ROLE) revert ConsortiumMemberRoleManagedByAdmission();
         super.renounceRole(role, callerConfirmation);
     }
@@ -199,11 +203,11 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IConsortium
     function membersAt(uint16[] calldata indexes) external view returns (address[] memory accounts) {
-        uint256 count = _memberList.length;
         accounts = new address[](indexes.length);
         for (uint256 i; i < indexes.length; ++i) {
-            if (indexes[i] >= count) revert ConsortiumUnknownMemberIndex(indexes[i], count);
-            accounts[i] = _memberList[indexes[i]];
+            address account = _accountsByIndex[indexes[i]];
+            if (account == address(0)) revert ConsortiumUnknownMemberIndex(indexes[i], _memberCount);
+            accounts[i] = account;
         }
     }
 
@@ -228,13 +232,17 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IConsortium
-    function members() external view returns (address[] memory) {
-        return _memberList;
+    function members() external view returns (address[] memory accounts) {
+        uint256 count = _memberCount;
+        accounts = new address[](count);
+        for (uint256 i; i < count; ++i) {
+            accounts[i] = _accountsByIndex[i];
+        }
     }
 
     /// @inheritdoc IConsortium
     function memberCount() external view returns (uint256) {
-        return _memberList.length;
+        return _memberCount;
     }
 
     function _terms(address account) private view returns (MemberTerms memory) {
@@ -288,14 +296,16 @@ contract Consortium is IConsortium, AccessControl, ReentrancyGuardTransient {
     ) private {
         MemberRecord storage record = _members[account];
         record.status = MemberStatus.Active;
-        record.index = uint16(_memberList.length);
+        uint256 index = _memberCount;
+        record.index = uint16(index);
         record.computePrice = computePrice;
         record.admittedAt = uint40(block.timestamp);
         record.tlsFingerprint = tlsFingerprint;
         record.name = name;
         record.endpoint = endpoint;
         _fingerprintHolders[tlsFingerprint] = account;
-        _memberList.push(account);
+        _accountsByIndex[index] = account;
+        _memberCount = index + 1;
         _grantRole(MEMBER_ROLE, account);
         emit MemberAdmitted(account, name, endpoint, tlsFingerprint, computePrice, uint40(block.timestamp), msg.sender);
     }

@@ -207,7 +207,6 @@ contract DataCatalog is IDataCatalog, ReentrancyGuardTransient {
             uint64 pricePerRow
         )
     {
-        _checkExists(datasetId);
         Record storage record = _datasets[datasetId];
         uint8 flags = record.flags;
         return (

@@ -4,13 +4,12 @@ pragma solidity ^0.8.24;
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
-import {CheckedRequest, IAccessPolicy} from "./interfaces/IAccessPolicy.sol";
+import {CheckedInput, CheckedRequest, IAccessPolicy} from "./interfaces/IAccessPolicy.sol";
 import {IBilling} from "./interfaces/IBilling.sol";
-import {IConsortium, MemberStatus, MemberTerms} from "./interfaces/IConsortium.sol";
-import {DatasetTerms, IDataCatalog} from "./interfaces/IDataCatalog.sol";
+import {IConsortium, MemberStatus} from "./interfaces/IConsortium.sol";
+import {IDataCatalog} from "./interfaces/IDataCatalog.sol";
 import {
     IJobs,
-    InputTerms,
     Job,
     JobDispute,
     JobInputRecord,
@@ -31,10 +30,10 @@ import {JobKinds} from "./libraries/UnseenTypes.sol";
 ///        compute prices quoted at request;
 ///      - one slot per input: dataset id, owner's member index, prices and row limit quoted at
 ///        request (the row limit is replaced by the rows used when the input is committed);
-///      - one slot per commitment (input fingerprint, result commitment) and one for the
-///        program hash;
+///      - one slot for the program hash and one for the commitment digest, which every input
+///        and result commitment extends (the values themselves are in events);
 ///      - the request itself (program text, columns, levels, recipient, subject, purpose,
-///        parameters) and the transcript hashes live in events only.
+///        parameters) lives in the `JobRequested` event only.
 ///      Members are identified by their Consortium member index (fixed for life), which the
 ///      Consortium call that checks the caller's status returns anyway; addresses are resolved
 ///      only to pay out and in views.
@@ -48,6 +47,8 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
 
     uint256 private constant COMPUTE_NODES = 3;
     uint256 private constant NODE_BITS_OFFSET = 16;
+    uint8 private constant INPUT_COMMITMENT = 1;
+    uint8 private constant RESULT_COMMITMENT = 2;
 
     struct JobState {
         uint8 kind;
@@ -86,14 +87,13 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         uint64 confirmationWindow;
     }
 
-    /// @dev What `_quote` learns from DataCatalog and Consortium about a request.
+    /// @dev What `_quote` learns about a request: the member indexes of the parties, the node
+    ///      prices, the maximum fee, and which node owns which input.
     struct Quote {
-        InputTerms[] inputTerms;
-        uint16[] ownerIndexes;
-        uint64[] nodePrices;
         uint256 maxFee;
         uint16 requesterIndex;
         uint48 nodeIndexes;
+        uint192 nodePrices;
         uint32 ownerNodes;
     }
 
@@ -107,8 +107,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
     mapping(uint256 jobId => JobTerms) private _terms;
     mapping(uint256 jobId => bytes32) private _programHashes;
     mapping(uint256 jobId => InputSlot[MAX_INPUTS]) private _inputs;
-    mapping(uint256 jobId => bytes32[MAX_INPUTS]) private _inputFingerprints;
-    mapping(uint256 jobId => bytes32[COMPUTE_NODES]) private _resultCommitments;
+    mapping(uint256 jobId => bytes32) private _commitmentDigests;
     mapping(uint256 jobId => JobDispute) private _disputes;
 
     modifier onlyAdmin() {
@@ -185,7 +184,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         Quote memory quote;
         (quote, reason) = _quote(jobRequest, checked);
         if (reason.length != 0) _revertWith(reason);
-        _record(jobId, jobRequest, quote);
+        _record(jobId, jobRequest, checked, quote);
         _billing.escrow(jobId, msg.sender, jobRequest.feeCap);
     }
 
@@ -230,8 +229,10 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         JobState memory state = _existingState(jobId);
         if (state.status != JobStatus.Committed) revert JobsWrongStatus(jobId, state.status);
         JobTerms memory terms = _terms[jobId];
-        (bool admitted, uint16 callerIndex) = _memberIndex(msg.sender);
-        if (!admitted || callerIndex != terms.requesterIndex) {
+        // The escrow's payer is the requester; reading it here also warms the slot settle reads.
+        (address requester,) = _billing.escrowOf(jobId);
+        if (msg.sender != requester) {
+            (bool admitted, uint16 callerIndex) = _memberIndex(msg.sender);
             if (!admitted || _roleMask(jobId, state, callerIndex) == 0) {
                 revert JobsNotRequesterOrParticipant(jobId, msg.sender);
             }
@@ -393,8 +394,7 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
                 pricePerJob: input.pricePerJob,
                 pricePerRow: input.pricePerRow,
                 rowsUsed: committed ? input.rows : 0,
-                committed: committed,
-                fingerprint: _inputFingerprints[jobId][i]
+                committed: committed
             });
         }
     }
@@ -409,27 +409,14 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
                 account: _accountAt(_nodeIndexAt(state, k)),
                 computePrice: uint64(prices >> (64 * k)),
                 accepted: state.pendingAcceptances & (1 << (NODE_BITS_OFFSET + k)) == 0,
-                resultCommitted: state.pendingResults & (1 << k) == 0,
-                resultCommitment: _resultCommitments[jobId][k]
+                resultCommitted: state.pendingResults & (1 << k) == 0
             });
         }
     }
 
     /// @inheritdoc IJobs
-    function commitments(uint256 jobId)
-        external
-        view
-        returns (bytes32[] memory inputFingerprints, bytes32[] memory resultCommitments)
-    {
-        JobState memory state = _existingState(jobId);
-        inputFingerprints = new bytes32[](state.inputCount);
-        for (uint256 i; i < state.inputCount; ++i) {
-            inputFingerprints[i] = _inputFingerprints[jobId][i];
-        }
-        resultCommitments = new bytes32[](state.nodeCount);
-        for (uint256 k; k < state.nodeCount; ++k) {
-            resultCommitments[k] = _resultCommitments[jobId][k];
-        }
+    function commitmentDigest(uint256 jobId) external view returns (bytes32) {
+        return _commitmentDigests[jobId];
     }
 
     /// @inheritdoc IJobs
@@ -542,61 +529,47 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         returns (CheckedRequest memory checked)
     {
         uint256 inputCount = jobRequest.inputs.length;
-        checked.datasets = new DatasetTerms[](inputCount);
-        checked.ownerIndexes = new uint16[](inputCount);
-        address[] memory owners = new address[](inputCount);
+        checked.inputs = new CheckedInput[](inputCount);
         for (uint256 i; i < inputCount; ++i) {
-            DatasetTerms memory t; (t.owner, t.columnCount, t.version, t.active, t.frozen, t.rowCount, t.pricePerJob, t.pricePerRow) = _catalog.termsOf(jobRequest.inputs[i].datasetId); checked.datasets[i] = t;
-            owners[i] = checked.datasets[i].owner;
-        }
-        for (uint256 i; i < inputCount; ++i) {
-            (, checked.ownerIndexes[i],) = _consortium.memberTerms(owners[i]);
+            CheckedInput memory input = checked.inputs[i];
+            (input.owner,, input.version,,, input.rowCount, input.pricePerJob, input.pricePerRow) =
+                _catalog.termsOf(jobRequest.inputs[i].datasetId);
+            (, input.ownerIndex,) = _consortium.memberTerms(input.owner);
         }
         (, checked.requesterIndex,) = _consortium.memberTerms(requester);
     }
 
-    /// @dev The terms of a request that passed the policy: each input's owner, size and prices
-    ///      (as the policy read them), each node's status, index and price (one Consortium
-    ///      call), the maximum fee, and which node owns which input.
+    /// @dev The terms of a request that passed the policy: each node's status, index and price,
+    ///      the maximum fee (inputs priced as the policy read them), and which node owns which
+    ///      input.
     function _quote(JobRequest calldata jobRequest, CheckedRequest memory checked)
         private
         view
         returns (Quote memory quote, bytes memory reason)
     {
-        uint256 inputCount = jobRequest.inputs.length;
         address[] calldata computeNodes = jobRequest.computeNodes;
         uint256 nodeCount = computeNodes.length;
-        quote.inputTerms = new InputTerms[](inputCount);
-        quote.ownerIndexes = checked.ownerIndexes;
         quote.requesterIndex = checked.requesterIndex;
-        quote.nodePrices = new uint64[](nodeCount);
-
-        MemberTerms[] memory members = _consortium.memberTermsOf(computeNodes);
         for (uint256 k; k < nodeCount; ++k) {
-            MemberTerms memory node = members[k];
-            if (node.status != MemberStatus.Active) {
+            (MemberStatus standing, uint16 index, uint64 computePrice) = _consortium.memberTerms(computeNodes[k]);
+            if (standing != MemberStatus.Active) {
                 return (quote, abi.encodeWithSelector(JobsNodeNotActive.selector, computeNodes[k]));
             }
-            quote.nodeIndexes |= uint48(node.index) << uint48(16 * k);
-            quote.nodePrices[k] = node.computePrice;
-            quote.maxFee += node.computePrice;
+            quote.nodeIndexes |= uint48(index) << uint48(16 * k);
+            quote.nodePrices |= uint192(computePrice) << uint192(64 * k);
+            quote.maxFee += computePrice;
         }
-        for (uint256 i; i < inputCount; ++i) {
-            DatasetTerms memory dataset = checked.datasets[i];
-            quote.inputTerms[i] = InputTerms({
-                owner: dataset.owner,
-                version: dataset.version,
-                rowLimit: dataset.rowCount,
-                pricePerJob: dataset.pricePerJob,
-                pricePerRow: dataset.pricePerRow
-            });
-            quote.maxFee += uint256(dataset.pricePerJob) + uint256(dataset.pricePerRow) * dataset.rowCount;
+        for (uint256 i; i < checked.inputs.length; ++i) {
+            CheckedInput memory input = checked.inputs[i];
+            quote.maxFee += uint256(input.pricePerJob) + uint256(input.pricePerRow) * input.rowCount;
             for (uint256 k; k < nodeCount; ++k) {
-                if (members[k].index == checked.ownerIndexes[i]) quote.ownerNodes |= uint32((k + 1) << (2 * i));
+                if (uint16(quote.nodeIndexes >> (16 * k)) == input.ownerIndex) {
+                    quote.ownerNodes |= uint32((k + 1) << (2 * i));
+                }
             }
         }
-        if (jobRequest.kind == JobKinds.PUBLISH && computeNodes[0] != quote.inputTerms[0].owner) {
-            reason = abi.encodeWithSelector(JobsPublishNodeNotOwner.selector, computeNodes[0], quote.inputTerms[0].owner);
+        if (jobRequest.kind == JobKinds.PUBLISH && computeNodes[0] != checked.inputs[0].owner) {
+            reason = abi.encodeWithSelector(JobsPublishNodeNotOwner.selector, computeNodes[0], checked.inputs[0].owner);
             return (quote, reason);
         }
         if (jobRequest.feeCap < quote.maxFee) {
@@ -664,7 +637,9 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         emit TimingsSet(newMaxDeadlineHorizon, newConfirmationWindow, msg.sender);
     }
 
-    function _record(uint256 jobId, JobRequest calldata jobRequest, Quote memory quote) private {
+    function _record(uint256 jobId, JobRequest calldata jobRequest, CheckedRequest memory checked, Quote memory quote)
+        private
+    {
         uint256 inputCount = jobRequest.inputs.length;
         uint256 nodeCount = jobRequest.computeNodes.length;
         _counters.jobCount = uint64(jobId);
@@ -681,30 +656,29 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
             ownerNodes: quote.ownerNodes,
             nodeIndexes: quote.nodeIndexes
         });
-        uint192 nodePrices;
-        for (uint256 k; k < nodeCount; ++k) {
-            nodePrices |= uint192(quote.nodePrices[k]) << uint192(64 * k);
-        }
-        _terms[jobId] =
-            JobTerms({requesterIndex: quote.requesterIndex, createdAt: uint40(block.timestamp), nodePrices: nodePrices});
+        _terms[jobId] = JobTerms({
+            requesterIndex: quote.requesterIndex,
+            createdAt: uint40(block.timestamp),
+            nodePrices: quote.nodePrices
+        });
         _programHashes[jobId] = jobRequest.programHash;
         InputSlot[MAX_INPUTS] storage jobInputs = _inputs[jobId];
         for (uint256 i; i < inputCount; ++i) {
-            InputTerms memory terms = quote.inputTerms[i];
+            CheckedInput memory input = checked.inputs[i];
             jobInputs[i] = InputSlot({
                 datasetId: SafeCast.toUint48(jobRequest.inputs[i].datasetId),
-                ownerIndex: quote.ownerIndexes[i],
-                pricePerJob: terms.pricePerJob,
-                pricePerRow: terms.pricePerRow,
-                rows: terms.rowLimit
+                ownerIndex: input.ownerIndex,
+                pricePerJob: input.pricePerJob,
+                pricePerRow: input.pricePerRow,
+                rows: input.rowCount
             });
         }
-        emit JobRequested(jobId, msg.sender, jobRequest, quote.inputTerms, quote.nodePrices, quote.maxFee);
+        emit JobRequested(jobId, msg.sender, jobRequest);
     }
 
     function _accept(uint256 jobId, JobState memory state, uint256 roles) private {
         state.pendingAcceptances &= ~uint32(roles);
-        emit JobAccepted(jobId, msg.sender);
+        emit JobAccepted(jobId, msg.sender, state.pendingAcceptances);
         if (state.pendingAcceptances == 0) {
             state.status = JobStatus.Running;
             emit JobStarted(jobId);
@@ -722,7 +696,9 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         state.pendingInputs &= ~uint16(1 << inputIndex);
         input.rows = rowsUsed;
         _inputs[jobId][inputIndex] = input;
-        _inputFingerprints[jobId][inputIndex] = inputFingerprint;
+        _commitmentDigests[jobId] = keccak256(
+            abi.encode(_commitmentDigests[jobId], INPUT_COMMITMENT, jobId, inputIndex, inputFingerprint, rowsUsed)
+        );
         emit InputCommitted(jobId, inputIndex, msg.sender, inputFingerprint, rowsUsed);
     }
 
@@ -734,7 +710,11 @@ contract Jobs is IJobs, ReentrancyGuardTransient {
         bytes32 transcriptHash
     ) private {
         state.pendingResults &= ~uint8(1 << nodeIndex);
-        _resultCommitments[jobId][nodeIndex] = resultCommitment;
+        _commitmentDigests[jobId] = keccak256(
+            abi.encode(
+                _commitmentDigests[jobId], RESULT_COMMITMENT, jobId, nodeIndex, resultCommitment, transcriptHash
+            )
+        );
         emit ResultCommitted(jobId, nodeIndex, msg.sender, resultCommitment, transcriptHash);
         if (state.pendingResults == 0) {
             state.status = JobStatus.Committed;

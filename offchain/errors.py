@@ -9,6 +9,8 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
+    │   ├── UnsupportedQuery                a SQL construct outside the supported set (named,
+    │   │                                   with its line and column)
     │   └── ScriptError                     a script or rule set breaks its language (syntax,
     │                                       construct, type, shape, range); names line and column
     ├── MpcError                            the MPC engine (offchain/mpc)
@@ -20,6 +22,9 @@ The tree::
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
     ├── ServiceRefused                      a member's node refused or failed a service request
+    ├── PsiError                            private set intersection (offchain/psi)
+    │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
+    ├── ModelNotFound (LookupError)         a compute node keeps no shares of the model (offchain/ml)
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -57,6 +62,21 @@ class ConfigError(UnseenError, ValueError):
 
 class InputError(UnseenError, ValueError):
     """An argument to an Unseen API is invalid (wrong shape, type or range)."""
+
+
+class UnsupportedQuery(InputError):
+    """A SQL query uses a construct the secure query engine does not support.
+
+    ``construct`` names it ("window function", "LIKE", "RIGHT JOIN"…);
+    ``line`` and ``column`` (1-based) locate it in the query text.
+    """
+
+    def __init__(self, construct: str, line: int, column: int, detail: str = "") -> None:
+        message = f"{construct} is not supported (line {line}, column {column})"
+        super().__init__(message + (f": {detail}" if detail else ""))
+        self.construct = construct
+        self.line = line
+        self.column = column
 
 
 def _located(message: str, line: int | None, column: int | None, where: str | None) -> str:
@@ -150,6 +170,18 @@ class ServiceRefused(UnseenError):
     def __init__(self, message: str, remote_type: str = "") -> None:
         super().__init__(message)
         self.remote_type = remote_type
+
+
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
+class ModelNotFound(UnseenError, LookupError):
+    """A compute node keeps no shares of the requested model (it lives at its training job's nodes)."""
 
 
 class ChainError(UnseenError):

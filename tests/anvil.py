@@ -25,6 +25,7 @@ import json
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -93,11 +94,12 @@ class AnvilNode:
     """A running anvil process (use :meth:`start`)."""
 
     def __init__(self, process: subprocess.Popen, rpc_url: str, accounts: list[DevAccount],
-                 chain_id: int) -> None:
+                 chain_id: int, stderr) -> None:
         self.process = process
         self.rpc_url = rpc_url
         self.accounts = accounts
         self.chain_id = chain_id
+        self._stderr = stderr
 
     @classmethod
     def start(
@@ -127,10 +129,11 @@ class AnvilNode:
             ]
             if hardfork:
                 command += ["--hardfork", hardfork]
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-            node = cls(process, f"http://127.0.0.1:{port}", derive_accounts(mnemonic, accounts), chain_id)
+            # stderr goes to a file, not a pipe: nobody reads a pipe while anvil runs, and a
+            # full pipe would block it. The file is read only to explain a failed start.
+            stderr = tempfile.TemporaryFile()
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+            node = cls(process, f"http://127.0.0.1:{port}", derive_accounts(mnemonic, accounts), chain_id, stderr)
             _running.add(node)
             try:
                 node._wait_ready(startup_timeout)
@@ -156,8 +159,9 @@ class AnvilNode:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise AnvilError(f"anvil exited with code {self.process.returncode}: {stderr.strip()}")
+                self._stderr.seek(0)
+                stderr = self._stderr.read().decode(errors="replace").strip()
+                raise AnvilError(f"anvil exited with code {self.process.returncode}: {stderr}")
             try:
                 if int(str(self.rpc("eth_chainId")), 16) == self.chain_id:
                     return
@@ -176,8 +180,7 @@ class AnvilNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self.process.stderr:
-            self.process.stderr.close()
+        self._stderr.close()
 
     # -- chain control (anvil / hardhat-style methods) ---------------------------------
 

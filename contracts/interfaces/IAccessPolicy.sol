@@ -2,7 +2,6 @@
 pragma solidity ^0.8.24;
 
 import {JobInput} from "../libraries/UnseenTypes.sol";
-import {DatasetTerms} from "./IDataCatalog.sol";
 
 /// @notice A grant: the terms on which a grantee (or every member) may use a dataset in jobs.
 /// @param expiry Timestamp after which the grant no longer allows jobs.
@@ -33,15 +32,29 @@ struct Consent {
     bytes32 evidenceHash;
 }
 
+/// @notice One input as the policy read it while checking a request.
+/// @param owner The dataset owner.
+/// @param ownerIndex The owner's Consortium member index.
+/// @param version The dataset version.
+/// @param rowCount The dataset row count.
+/// @param pricePerJob Credits per job.
+/// @param pricePerRow Credits per row used.
+struct CheckedInput {
+    address owner;
+    uint16 ownerIndex;
+    uint32 version;
+    uint64 rowCount;
+    uint64 pricePerJob;
+    uint64 pricePerRow;
+}
+
 /// @notice What the policy read while checking a request, returned by `consume` so that Jobs
 ///         prices and records the request without reading DataCatalog and Consortium again.
 /// @param requesterIndex The requester's Consortium member index.
-/// @param ownerIndexes The member index of each input's owner.
-/// @param datasets The terms of each input's dataset.
+/// @param inputs Each input's owner, size and prices.
 struct CheckedRequest {
     uint16 requesterIndex;
-    uint16[] ownerIndexes;
-    DatasetTerms[] datasets;
+    CheckedInput[] inputs;
 }
 
 /// @title IAccessPolicy
@@ -330,7 +343,11 @@ interface IAccessPolicy {
     /// @param subject The subject hash.
     /// @param purpose The purpose.
     /// @param by The owner, or the subject account (directly or through its signature).
-    event ConsentRevoked(uint256 indexed datasetId, bytes32 indexed subject, bytes32 indexed purpose, address by);
+    /// @param bySignature True when revoked with the subject's EIP-712 signature (its nonce was
+    ///        used).
+    event ConsentRevoked(
+        uint256 indexed datasetId, bytes32 indexed subject, bytes32 indexed purpose, address by, bool bySignature
+    );
 
     // ----------------------------------------------------------------------------------------
     // Owner

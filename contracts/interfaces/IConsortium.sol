@@ -187,6 +187,8 @@ interface IConsortium {
     function MEMBER_ROLE() external view returns (bytes32);
 
     /// @notice The role of the Jobs contract: consumes grants and moves escrow.
+    /// @dev WARNING: whoever holds it can pay any escrow to anyone; grant it to the Jobs contract
+    ///      only.
     function JOBS_ROLE() external view returns (bytes32);
 
     // ----------------------------------------------------------------------------------------

@@ -286,7 +286,8 @@ interface IDataCatalog {
     function terms(uint256 datasetId) external view returns (DatasetTerms memory);
 
     /// @notice `terms` as a tuple, cheaper for contracts to call: owner, column count, version,
-    ///         active, frozen, row count, price per job, price per row.
+    ///         active, frozen, row count, price per job, price per row. Does not revert: an
+    ///         unknown dataset returns all zeros (zero owner).
     function termsOf(uint256 datasetId)
         external
         view

@@ -52,20 +52,6 @@ struct JobRequest {
     bytes32 paramsHash;
 }
 
-/// @notice The terms of one input as quoted at request time (recorded in `JobRequested`).
-/// @param owner The dataset owner.
-/// @param version The dataset version current at request time.
-/// @param rowLimit The dataset row count at request time; `rowsUsed` may not exceed it.
-/// @param pricePerJob Credits per job.
-/// @param pricePerRow Credits per row used.
-struct InputTerms {
-    address owner;
-    uint32 version;
-    uint64 rowLimit;
-    uint64 pricePerJob;
-    uint64 pricePerRow;
-}
-
 /// @notice A job record as the `job` view returns it.
 /// @param requester The member that asked (and pays).
 /// @param kind Job kind.
@@ -95,14 +81,14 @@ struct Job {
     uint8 pendingResults;
 }
 
-/// @notice One input of a job as the `inputs` view returns it.
+/// @notice One input of a job as the `inputs` view returns it. The input fingerprint is in the
+///         `InputCommitted` event and bound by the job's commitment digest.
 /// @param datasetId The dataset.
 /// @param owner The dataset owner.
 /// @param pricePerJob Credits per job (quoted at request time).
 /// @param pricePerRow Credits per row used (quoted at request time).
 /// @param rowsUsed Rows the owner committed to using (0 until committed).
 /// @param committed Whether the owner committed the input.
-/// @param fingerprint The input commitment (zero until committed).
 struct JobInputRecord {
     uint256 datasetId;
     address owner;
@@ -110,21 +96,20 @@ struct JobInputRecord {
     uint64 pricePerRow;
     uint64 rowsUsed;
     bool committed;
-    bytes32 fingerprint;
 }
 
-/// @notice One compute node of a job as the `nodes` view returns it.
+/// @notice One compute node of a job as the `nodes` view returns it. The result commitment and
+///         transcript hash are in the `ResultCommitted` event and bound by the job's commitment
+///         digest.
 /// @param account The node's member address.
 /// @param computePrice Credits it is paid (quoted at request time).
 /// @param accepted Whether it accepted.
 /// @param resultCommitted Whether it committed its result.
-/// @param resultCommitment `hash(share ‖ nonce)` of its result share (zero until committed).
 struct JobNode {
     address account;
     uint64 computePrice;
     bool accepted;
     bool resultCommitted;
-    bytes32 resultCommitment;
 }
 
 /// @notice An open or resolved dispute.
@@ -143,7 +128,14 @@ struct JobDispute {
 /// @notice The life of a computation: request (with escrow and grant use) → accept → input
 ///         commitments → result commitments → finalize (payout), or decline / expire (refund),
 ///         or dispute → resolve.
-/// @dev Participants of a job: its compute nodes and the owners of its inputs; a member with
+/// @dev Commitments: every `commitInput` and `commitResult` extends the job's commitment digest
+///      `d` (zero before the first commitment), in chain order:
+///        input:  d = keccak256(abi.encode(d, uint8(1), jobId, inputIndex, inputFingerprint, rowsUsed))
+///        result: d = keccak256(abi.encode(d, uint8(2), jobId, nodeIndex, resultCommitment, transcriptHash))
+///      The values themselves are in `InputCommitted` / `ResultCommitted`; folding those events
+///      in log order must reproduce `commitmentDigest(jobId)`. Storing one digest instead of one
+///      slot per commitment is what keeps a whole job lifecycle under 800,000 gas.
+///      Participants of a job: its compute nodes and the owners of its inputs; a member with
 ///      both roles accepts once. `commitInput` implies acceptance for the committed input and,
 ///      when the owner is also a compute node, for all its roles. Once every result is committed the job can no longer expire: it is finalized
 ///      by the requester, or by any participant once the confirmation window has passed since
@@ -344,26 +336,21 @@ interface IJobs {
     /// @param admin The admin.
     event TimingsSet(uint64 maxDeadlineHorizon, uint64 confirmationWindow, address indexed admin);
 
-    /// @notice A job was requested; carries the full request and the terms quoted.
+    /// @notice A job was requested; carries the full request. The terms it was priced at (each
+    ///         input's owner, version, row count and prices, each node's compute price) are the
+    ///         DataCatalog and Consortium state at this event, so a rebuild from events knows
+    ///         them; the `inputs` and `nodes` views return the prices too.
     /// @param jobId The new job id.
     /// @param requester The requester.
     /// @param request The full request.
-    /// @param inputTerms Owner, version, row limit and prices of each input at request time.
-    /// @param nodePrices Compute price of each node at request time.
-    /// @param maxFee The maximum fee (the fee cap, escrowed, is at least this).
-    event JobRequested(
-        uint256 indexed jobId,
-        address indexed requester,
-        JobRequest request,
-        InputTerms[] inputTerms,
-        uint64[] nodePrices,
-        uint256 maxFee
-    );
+    event JobRequested(uint256 indexed jobId, address indexed requester, JobRequest request);
 
     /// @notice A participant accepted the job (explicitly, or by committing an input).
     /// @param jobId The job.
     /// @param participant The participant.
-    event JobAccepted(uint256 indexed jobId, address indexed participant);
+    /// @param pendingAcceptances The acceptances still pending afterwards (bit `i` < 16: owner of
+    ///        input `i`; bit `16 + k`: compute node `k`).
+    event JobAccepted(uint256 indexed jobId, address indexed participant, uint32 pendingAcceptances);
 
     /// @notice Every participant accepted; the job is `Running`.
     /// @param jobId The job.
@@ -534,14 +521,9 @@ interface IJobs {
     /// @notice The job's compute nodes; reverts if unknown.
     function nodes(uint256 jobId) external view returns (JobNode[] memory);
 
-    /// @notice The job's input fingerprints and result commitments (zero where not yet
-    ///         committed); transcript hashes are in the `ResultCommitted` events.
-    /// @return inputFingerprints One per input.
-    /// @return resultCommitments One per compute node.
-    function commitments(uint256 jobId)
-        external
-        view
-        returns (bytes32[] memory inputFingerprints, bytes32[] memory resultCommitments);
+    /// @notice The job's commitment digest over every input and result commitment so far (zero
+    ///         before the first); see the contract notes for the formula.
+    function commitmentDigest(uint256 jobId) external view returns (bytes32);
 
     /// @notice The dispute of a job (zero if never disputed).
     function disputeOf(uint256 jobId) external view returns (JobDispute memory);

@@ -23,7 +23,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
-from eth_utils import to_checksum_address
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from offchain.chain.artifacts import CONTRACT_NAMES, Artifact, load_artifact
 from offchain.chain.contract import ContractHandle
@@ -211,7 +212,11 @@ class Job:
 
 @dataclass(frozen=True)
 class JobInputRecord:
-    """One input of a job as recorded: terms fixed at request time, commitment."""
+    """One input of a job as recorded: terms fixed at request time, whether committed.
+
+    The input fingerprint itself is in the ``InputCommitted`` event and bound
+    by :meth:`JobsContract.commitment_digest`.
+    """
 
     dataset_id: int
     owner: str
@@ -219,18 +224,20 @@ class JobInputRecord:
     price_per_row: int
     rows_used: int
     committed: bool
-    fingerprint: bytes
 
 
 @dataclass(frozen=True)
 class JobNode:
-    """One compute node of a job."""
+    """One compute node of a job.
+
+    Its result commitment and transcript hash are in the ``ResultCommitted``
+    event and bound by :meth:`JobsContract.commitment_digest`.
+    """
 
     account: str
     compute_price: int
     accepted: bool
     result_committed: bool
-    result_commitment: bytes
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,26 @@ class JobDispute:
     suspect: str
     evidence_hash: bytes
     opened_at: int
+
+
+INPUT_COMMITMENT = 1
+RESULT_COMMITMENT = 2
+
+
+def fold_input_commitment(digest: bytes, job_id: int, input_index: int,
+                          input_fingerprint: bytes, rows_used: int) -> bytes:
+    """Fold one ``InputCommitted`` into a job's commitment digest (as ``Jobs`` does)."""
+    return keccak(abi_encode(["bytes32", "uint8", "uint256", "uint256", "bytes32", "uint64"],
+                             [digest, INPUT_COMMITMENT, job_id, input_index,
+                              input_fingerprint, rows_used]))
+
+
+def fold_result_commitment(digest: bytes, job_id: int, node_index: int,
+                           result_commitment: bytes, transcript_hash: bytes) -> bytes:
+    """Fold one ``ResultCommitted`` into a job's commitment digest (as ``Jobs`` does)."""
+    return keccak(abi_encode(["bytes32", "uint8", "uint256", "uint256", "bytes32", "bytes32"],
+                             [digest, RESULT_COMMITMENT, job_id, node_index,
+                              result_commitment, transcript_hash]))
 
 
 # ----------------------------------------------------------------------------
@@ -560,6 +587,14 @@ class JobsContract(_Wrapper):
 
     def nodes(self, job_id: int) -> list[JobNode]:
         return [_record(JobNode, item) for item in self._call("nodes", job_id)]
+
+    def commitment_digest(self, job_id: int) -> bytes:
+        """Return the digest folding every input and result commitment of the job, in chain order.
+
+        Folding the ``InputCommitted`` / ``ResultCommitted`` events with
+        :func:`fold_commitment` must reproduce it.
+        """
+        return self._call("commitmentDigest", job_id)
 
     def dispute_of(self, job_id: int) -> JobDispute:
         return _record(JobDispute, self._call("disputeOf", job_id))

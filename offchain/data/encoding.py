@@ -77,7 +77,7 @@ def _fixed_column(column_type: str, values: np.ndarray, name: str) -> np.ndarray
             integers = np.where(null, 0, _as_int(data, column_type)).astype(">i8")
             payload = integers.view(np.uint8).reshape(n, 8)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"column {name!r} ({column_type}) holds a value of another type: {exc}")
+        raise InputError(f"column {name!r} ({column_type}) holds a value of another type: {exc}") from exc
     out[:, 1:] = payload
     return out
 

@@ -135,6 +135,14 @@ class Runtime:
         offset = (component - self.party) % PARTIES
         return offset if offset < 2 else None
 
+    def prg_with(self, peer: int) -> Prg:
+        """Return the PRG this party shares with ``peer`` (used by protocols outside the engine)."""
+        if peer == self.next_party:
+            return self.prg_next
+        if peer == self.previous_party:
+            return self.prg_previous
+        raise InputError(f"party {self.party} shares no PRG with party {peer}")
+
     def take_helper(self) -> int:
         """Return the helper party of the next asymmetric protocol call (round robin).
 
@@ -191,6 +199,18 @@ class Runtime:
         )
 
     # -- correlated randomness -------------------------------------------
+
+    def random_components(
+        self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
+    ) -> np.ndarray:
+        """Return this party's ``[own, next]`` of a replicated sharing of a uniformly random value.
+
+        Component ``j`` comes from the PRG of pair (j - 1, j); no party knows the value.
+        """
+        out = np.empty((2, *shape), dtype=dtype)
+        self.prg_previous.fill(out[0, ...])
+        self.prg_next.fill(out[1, ...])
+        return out
 
     def zero_sharing(
         self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64

@@ -9,6 +9,8 @@ Modules in dependency order (each imports only from those above it):
 ``framing``       frames of numpy arrays on a byte stream
 ``handshake``     pinned mutual-TLS 1.3 connection set-up, one connection per direction
 ``tls``           ``TlsTransport``: links of two connections, reader and writer threads
+``service``       request/response exchanges with a node: ``call_service`` and the node's side
+``router``        ``NodeListener``: one port per node for every job's links and services; ``open_session``
 ``cluster``       ``run_tls``: parties as OS processes over TLS on loopback
 ================  ===============================================================
 

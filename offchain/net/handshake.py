@@ -15,7 +15,8 @@ Set-up of one connection, dialer D to listener L::
                               is pinned for none of the parties L expects to dial it
             TLS 1.3 handshake, D client and L server, both presenting certificates
     D → L   hello (in TLS)    "HELO", direction, D's party, L's party as D expects, session id
-    L → D   reply (in TLS)    "RPLY", status, L's party, L's session id
+                              or, to a node's port (``router.py``), "SRVC", service name, job id
+    L → D   reply (in TLS)    "RPLY", status (:class:`ReplyStatus`), L's party, L's session id
 
 Pinning, both ways:
 
@@ -42,7 +43,14 @@ peer, so that anyone able to reach its port cannot abort a session by
 connecting; if its deadline passes it raises ``PeerAuthenticationFailed`` when
 it refused a key, ``PeerTimeout`` otherwise, listing what it refused.
 Dialers retry refused or failed TCP connections with exponential backoff
-until the deadline, so parties may start in any order.
+until the deadline, so parties may start in any order; they also retry a
+node listener's ``UNKNOWN_SESSION`` (the peer node has not opened the
+session yet) and raise ``SessionMismatch`` if it is still unknown at the
+deadline.
+
+The steps are functions shared by the two kinds of listener: the
+single-session :class:`Acceptor` of ``TlsTransport.connect`` and the node
+listener of ``router.py``.
 """
 
 from __future__ import annotations
@@ -323,21 +331,26 @@ class NotReadyYet(Exception):
 
 
 def with_retries(
-    attempt: Callable[[float], T], deadline: float, give_up: Callable[[int, BaseException | None], TransportError]
+    attempt: Callable[[float], T],
+    deadline: float,
+    give_up: Callable[[int, BaseException | None, NotReadyYet | None], TransportError],
 ) -> T:
     """Return ``attempt(step_timeout)``, retrying transient failures with backoff until ``deadline``.
 
     Transient: ``OSError`` and ``ssl.SSLError`` that are not a ``TransportError``
     (not listening yet, reset during start-up, a handshake cut short) and
-    :class:`NotReadyYet`. At the deadline, raises ``give_up(attempts, last_error)``.
+    :class:`NotReadyYet`. At the deadline, raises ``give_up(attempts,
+    last_error, last_not_ready)``: the last failure, and the last "not ready"
+    answer if any (the last attempts may have timed out waiting for one).
     """
     delay = _FIRST_RETRY_SECONDS
     attempts = 0
     last_error: BaseException | None = None
+    last_not_ready: NotReadyYet | None = None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise give_up(attempts, last_error)
+            raise give_up(attempts, last_error, last_not_ready)
         attempts += 1
         try:
             return attempt(min(HANDSHAKE_STEP_SECONDS, remaining))
@@ -345,6 +358,8 @@ def with_retries(
             if isinstance(error, TransportError):
                 raise
             last_error = error
+            if isinstance(error, NotReadyYet):
+                last_not_ready = error
         time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _LAST_RETRY_SECONDS)
 
@@ -422,8 +437,9 @@ def dial(identity: NodeIdentity, context: ssl.SSLContext, target: DialTarget, de
     the peer could not be reached in time.
     """
 
-    def give_up(attempts: int, last_error: BaseException | None) -> TransportError:
-        if isinstance(last_error, NotReadyYet):
+    def give_up(attempts: int, last_error: BaseException | None, not_ready: NotReadyYet | None) -> TransportError:
+        # The last attempts may have timed out while a node listener held them for the session.
+        if not_ready is not None and (last_error is not_ready or isinstance(last_error, TimeoutError)):
             return SessionMismatch(
                 f"{target.where} has no session {describe_session(target.session_id)} open: party "
                 f"{target.party} asked {attempts} times until its deadline. The peer has not started this "

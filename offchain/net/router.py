@@ -15,8 +15,7 @@ port, authenticates the dialer's key, and routes the connection by its hello:
   under that name, in the connection's worker thread:
   ``handler(peer_member, metadata, arrays) -> (metadata, arrays)``, where
   ``peer_member`` is what ``authorize`` answered for the dialer's key (the
-  member whose registered fingerprint it is). :func:`call_service` is the
-  client side.
+  member whose registered fingerprint it is).
 
 Admission (before TLS, from the certificate in the preamble): a key pinned by
 a registered session is admitted; any other key is admitted only if
@@ -26,22 +25,9 @@ advance for services, and a refused dialer learns it at once
 (:attr:`NodeListener.refusals`). A key admitted only because a session pins
 it may open that session's links, not call services.
 
-A service exchange is one request and one reply on one TLS connection::
-
-    caller → node   DATA frame: [metadata JSON as uint8] + arrays
-    node → caller   DATA frame: [reply JSON as uint8] + arrays
-                    reply JSON: {"status": "ok", "metadata": {...}}
-                             or {"status": "error", "type": "PolicyViolation", "message": "..."}
-    node → caller   TRANSCRIPT frame: the exchange's link transcript at the node
-    caller → node   TRANSCRIPT frame: the same at the caller (after checking the node's)
-
-The transcript is the link transcript of ``transcript.py`` with the caller as
-party 0 and the node as party 1; both ends compute it over everything they
-exchanged (metadata included) and the caller gets it in the
-:class:`ServiceReply`. A handler refuses by raising: Unseen errors reach the
-caller with their type and message (:class:`~offchain.errors.ServiceRefused`),
-any other exception only by type name (its message may hold data; the node
-logs it).
+The exchange itself (request, reply, transcripts, what a refused caller
+learns) is ``service.py``'s, which also holds the client side,
+:func:`call_service`.
 
 Concurrency is bounded: at most ``max_connections`` connections are being
 set up or served at once (MPC links leave that count once handed to their
@@ -54,35 +40,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
-import json
 import logging
+import select
 import socket
 import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from offchain.errors import (
     InputError,
     PeerAuthenticationFailed,
     PeerTimeout,
-    ServiceRefused,
     TranscriptMismatch,
     TransportError,
-    UnseenError,
-)
-from offchain.net.framing import (
-    FrameKind,
-    control_frame,
-    data_frame_segments,
-    prepare_arrays,
-    read_frame,
-    write_segments,
 )
 from offchain.net.handshake import (
     HANDSHAKE_STEP_SECONDS,
@@ -92,53 +65,45 @@ from offchain.net.handshake import (
     ReplyStatus,
     ServiceHello,
     accept_tls,
-    check_job_id,
     check_service_name,
     client_context,
     deadline_error,
-    describe_error,
     describe_session,
     dial,
-    open_pinned_connection,
     read_hello,
-    read_reply_after_handshake,
     receive_preamble,
     refuse_certificate,
     send_reply,
-    send_service_hello,
     session_id_bytes,
     tune_socket,
-    with_retries,
 )
 from offchain.net.identity import NodeIdentity, format_fingerprint, parse_fingerprint
+from offchain.net.service import Exchange, Handler, ServiceReply, answer_request, call_service
 from offchain.net.tls import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_PARTY,
     TlsTransport,
     bind_listener,
-    parse_endpoint,
+    check_seconds,
+    parse_address,
 )
-from offchain.net.transcript import link_digest, new_direction_hash, update_with_message
+
+__all__ = [
+    "Exchange", "NodeListener", "Refusal", "ServiceReply", "call_service", "open_session", "session_transcript",
+]
 
 logger = logging.getLogger(__name__)
 
 Authorize = Callable[[bytes], "str | None"]
-Handler = Callable[[str, dict[str, Any], list[np.ndarray]], tuple[dict[str, Any], Sequence[np.ndarray]]]
 
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_MAX_REQUEST_BYTES = 1 << 30
 DEFAULT_SESSION_HOLD_SECONDS = 5.0
 DEFAULT_IO_TIMEOUT_SECONDS = 60.0
-DEFAULT_SERVICE_TIMEOUT_SECONDS = 60.0
-MAX_METADATA_BYTES = 1 << 20
-# A refused reason kept for a remote error message; longer ones are cut.
-_MAX_ERROR_MESSAGE_CHARS = 4000
 _ACCEPT_POLL_SECONDS = 0.2
 _CLOSE_GRACE_SECONDS = 5.0
-_REFUSALS_KEPT = 200
-# In a service exchange's link transcript the caller is party 0 and the node party 1.
-_CALLER, _NODE = 0, 1
+_RECORDS_KEPT = 200
 
 
 @dataclass(frozen=True)
@@ -149,21 +114,6 @@ class Refusal:
     origin: str
     reason: str
     authentication: bool
-
-
-@dataclass
-class ServiceReply:
-    """A service's answer: its metadata and arrays, and the exchange's 32-byte link transcript.
-
-    Unpacks as ``metadata, arrays = call_service(...)``.
-    """
-
-    metadata: dict[str, Any]
-    arrays: list[np.ndarray]
-    transcript: bytes = field(repr=False)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.metadata, self.arrays))
 
 
 class _SessionRegistration:
@@ -179,7 +129,8 @@ class _SessionRegistration:
         self.deadline = deadline
         self.started = time.monotonic()
         self._wanted = {(dialer, direction) for dialer in self.dialers for direction in Direction}
-        self._connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
+        # None marks a slot reserved while the dialer is told it is accepted.
+        self._connections: dict[tuple[int, Direction], ssl.SSLSocket | None] = {}
         self._refusals: list[str] = []
         self._authentication_refused = False
         self._changed = threading.Condition()
@@ -238,7 +189,8 @@ class _SessionRegistration:
                     connections = None
                     missing = sorted(self._wanted - complete)
                     break
-                self._changed.wait(remaining)
+                # Bounded: Condition.wait refuses an infinite timeout.
+                self._changed.wait(min(remaining, 3600.0))
         if connections is not None:
             self.listener._forget(self)
             return connections
@@ -307,8 +259,8 @@ class NodeListener:
                 f"session_hold must be 0 to {HANDSHAKE_STEP_SECONDS:g} seconds (a dialer's step timeout), "
                 f"got {session_hold!r}"
             )
-        _check_positive("io_timeout", io_timeout)
-        host, port = parse_endpoint(bind, any_port=True) if isinstance(bind, str) else _check_address(bind)
+        check_seconds("io_timeout", io_timeout)
+        host, port = parse_address(bind, any_port=True)
         self.identity = identity
         self._authorize = authorize
         self._max_request_bytes = max_request_bytes
@@ -321,14 +273,19 @@ class NodeListener:
                 f"cannot listen on {host}:{port} ({type(error).__name__}: {error}); another process may use "
                 "that port, or the address is not this machine's"
             ) from error
+        self._address: tuple[str, int] = tuple(self._socket.getsockname()[:2])
         self._slots = threading.BoundedSemaphore(max_connections)
+        # close() writes here to wake the accepting thread at once.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._lock = threading.Lock()
         self._sessions_changed = threading.Condition(self._lock)
         self._sessions: dict[bytes, _SessionRegistration] = {}
         self._services: dict[str, Handler] = {}
         self._in_flight: set[socket.socket] = set()
         self._workers: set[threading.Thread] = set()
-        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=_REFUSALS_KEPT)
+        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=_RECORDS_KEPT)
+        self._exchanges: collections.deque[Exchange] = collections.deque(maxlen=_RECORDS_KEPT)
+        self._exchanges_changed = threading.Condition(self._lock)
         self._client_context: ssl.SSLContext | None = None
         self._closed = False
         self._accepting: threading.Thread | None = None
@@ -338,8 +295,7 @@ class NodeListener:
     @property
     def address(self) -> tuple[str, int]:
         """The bound ``(host, port)``."""
-        host, port = self._socket.getsockname()[:2]
-        return host, port
+        return self._address
 
     @property
     def endpoint(self) -> str:
@@ -352,6 +308,32 @@ class NodeListener:
         """The most recent refused connections (at most 200), oldest first."""
         with self._lock:
             return list(self._refusals)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """The most recent service exchanges served (at most 200), oldest first, with their transcripts."""
+        with self._lock:
+            return list(self._exchanges)
+
+    def wait_for_exchanges(self, count: int, timeout: float) -> list[Exchange]:
+        """Wait until at least ``count`` exchanges were served (of the last 200); return them.
+
+        The caller of an exchange may return before the node has recorded it.
+        Raises ``PeerTimeout`` after ``timeout`` seconds.
+        """
+        with self._lock:
+            if not self._exchanges_changed.wait_for(lambda: len(self._exchanges) >= count, timeout):
+                raise PeerTimeout(
+                    f"the listener on {self.endpoint} served {len(self._exchanges)} exchanges, not {count}, "
+                    f"within {timeout:g} s"
+                )
+            return list(self._exchanges)
+
+    @property
+    def sessions_being_set_up(self) -> list[bytes]:
+        """The ids of the sessions registered here that still wait for connections."""
+        with self._lock:
+            return sorted(self._sessions)
 
     @property
     def services(self) -> list[str]:
@@ -384,7 +366,9 @@ class NodeListener:
                 raise TransportError(f"the listener on {self.endpoint} is closed")
             if self._accepting is not None:
                 raise InputError(f"the listener on {self.endpoint} is already started")
-            self._accepting = threading.Thread(target=self._accept_loop, name="unseen-node-accept", daemon=True)
+            self._accepting = threading.Thread(
+                target=self._accept_loop, name=f"unseen-node-{self.address[1]}-accept", daemon=True
+            )
         self._accepting.start()
         logger.info("listening on %s as key %s", self.endpoint, self.identity.fingerprint_hex)
         return self
@@ -403,9 +387,12 @@ class NodeListener:
             self._sessions_changed.notify_all()
         for registration in registrations:
             registration.cancel("the node's listener closed")
+        self._wake_writer.send(b"\0")
         if self._accepting is not None:
             self._accepting.join()
         self._socket.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         deadline = time.monotonic() + _CLOSE_GRACE_SECONDS
         with self._lock:
             workers = list(self._workers)
@@ -474,14 +461,20 @@ class NodeListener:
     # -- accepting ------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        self._socket.settimeout(_ACCEPT_POLL_SECONDS)
-        while not self._closed:
-            if not self._slots.acquire(timeout=_ACCEPT_POLL_SECONDS):
-                continue
+        self._socket.setblocking(False)
+        while True:
+            # At capacity, dialers wait in the kernel's backlog until a slot frees.
+            while not self._slots.acquire(timeout=_ACCEPT_POLL_SECONDS):
+                if self._closed:
+                    return
+            readable, _, _ = select.select([self._socket, self._wake_reader], [], [])
+            if self._wake_reader in readable or self._closed:
+                self._slots.release()
+                return
             try:
                 sock, address = self._socket.accept()
-            except TimeoutError:
-                self._slots.release()
+            except BlockingIOError:
+                self._slots.release()  # the dialer gave up between select and accept
                 continue
             except OSError as error:
                 # Out of file descriptors, say: wait instead of spinning.
@@ -490,7 +483,8 @@ class NodeListener:
                 time.sleep(_ACCEPT_POLL_SECONDS)
                 continue
             worker = threading.Thread(
-                target=self._serve_connection, args=(sock, address), name="unseen-node-connection", daemon=True
+                target=self._serve_connection, args=(sock, address),
+                name=f"unseen-node-{self.address[1]}-connection", daemon=True,
             )
             with self._lock:
                 self._in_flight.add(sock)
@@ -537,13 +531,11 @@ class NodeListener:
                     sock.close()
                 return sock
             if member is None:
-                with contextlib.suppress(OSError):
-                    refuse_certificate(sock)
                 self._refuse(
                     sock, origin,
                     f"key fingerprint {format_fingerprint(presented)} is neither a registered active member's "
                     "nor pinned by a session of this node",
-                    authentication=True,
+                    authentication=True, answer=lambda: refuse_certificate(sock),
                 )
                 return sock
         try:
@@ -569,10 +561,18 @@ class NodeListener:
                 self._in_flight.discard(tls)
         return tls
 
-    def _refuse(self, sock: socket.socket, origin: str, reason: str, *, authentication: bool = False) -> None:
+    def _refuse(
+        self, sock: socket.socket, origin: str, reason: str, *, authentication: bool = False,
+        answer: Callable[[], None] | None = None,
+    ) -> None:
+        """Record and log the refusal, then ``answer`` the dialer (if given), then close."""
+        # Recorded before the dialer hears of it, so whoever it tells finds the record.
         logger.warning("refused a connection from %s: %s", origin, reason)
         with self._lock:
             self._refusals.append(Refusal(time.monotonic(), origin, reason, authentication))
+        with contextlib.suppress(OSError):
+            if answer is not None:
+                answer()
         with contextlib.suppress(OSError):
             sock.close()
 
@@ -598,12 +598,12 @@ class NodeListener:
             return
         status = registration.offer(hello, presented, origin)
         if status is not ReplyStatus.ACCEPTED:
-            send_reply(tls, status, registration.party, registration.session_id)
             self._refuse(
                 tls, origin,
                 f"party {hello.dialer}'s {hello.direction.name} connection for session "
                 f"{describe_session(hello.session_id)}: {status.name}",
                 authentication=status is ReplyStatus.NOT_AUTHORIZED,
+                answer=lambda: send_reply(tls, status, registration.party, registration.session_id),
             )
             return
         try:
@@ -620,92 +620,42 @@ class NodeListener:
         self, tls: ssl.SSLSocket, hello: ServiceHello, presented: bytes, member: str | None, origin: str
     ) -> None:
         if member is None:
+            # Admitted because a session pins the key: services need a member.
             try:
                 member = self._authorize(presented)
             except Exception as error:  # noqa: BLE001 - reported to the caller as not authorized
                 logger.warning("could not check key %s from %s: %s", format_fingerprint(presented), origin, error)
-                member = None
         if member is None:
-            send_reply(tls, ReplyStatus.NOT_AUTHORIZED, 0, b"")
             self._refuse(
                 tls, origin,
                 f"key {format_fingerprint(presented)} asked for service {hello.name!r} but is no active member's",
-                authentication=True,
+                authentication=True, answer=lambda: send_reply(tls, ReplyStatus.NOT_AUTHORIZED, 0, b""),
             )
             return
         with self._lock:
             handler = self._services.get(hello.name)
             offered = sorted(self._services)
         if handler is None:
-            send_reply(tls, ReplyStatus.UNKNOWN_SERVICE, 0, ",".join(offered).encode("ascii"))
-            self._refuse(tls, origin, f"member {member} asked for unknown service {hello.name!r}")
+            self._refuse(
+                tls, origin, f"member {member} asked for unknown service {hello.name!r}",
+                answer=lambda: send_reply(tls, ReplyStatus.UNKNOWN_SERVICE, 0, ",".join(offered).encode("ascii")),
+            )
             return
         send_reply(tls, ReplyStatus.ACCEPTED, 0, b"")
-        tls.settimeout(self._io_timeout)
-        received, sent = new_direction_hash(), new_direction_hash()
-        started = time.perf_counter()
         try:
-            frame = read_frame(tls, max_message_bytes=self._max_request_bytes, transcript=received)
-            if frame.kind is not FrameKind.DATA:
-                raise TransportError(f"expected a request, got a {frame.kind.name} frame")
-            metadata, arrays = _split_message(frame.arrays, "request")
-        except (OSError, UnicodeDecodeError) as error:
-            self._refuse(tls, origin, f"member {member}'s {hello.name} request was cut or malformed: {error}")
-            return
-        envelope, handler_arrays = self._run_handler(handler, hello, member, metadata, arrays)
-        reply_arrays = [_metadata_array(envelope), *handler_arrays]
-        write_segments(tls, data_frame_segments(reply_arrays)[0])
-        update_with_message(sent, reply_arrays)
-        digest = link_digest(_NODE, _CALLER, sent.digest(), received.digest())
-        tls.sendall(control_frame(FrameKind.TRANSCRIPT, digest))
-        try:
-            confirmation = read_frame(tls, max_message_bytes=0)
-        except OSError as error:
-            logger.warning("service %s for member %s: no transcript confirmation (%s)", hello.name, member, error)
-            confirmation = None
-        if confirmation is not None and (
-            confirmation.kind is not FrameKind.TRANSCRIPT or confirmation.body != digest
-        ):
-            logger.error(
-                "service %s, job %d, member %s: the caller saw a different exchange (transcript %s here, %s there)",
-                hello.name, hello.job_id, member, digest.hex(), confirmation.body.hex(),
+            exchange = answer_request(
+                tls, hello, member, handler, max_request_bytes=self._max_request_bytes, io_timeout=self._io_timeout
             )
-        logger.info(
-            "service %s, job %d, member %s: %s in %.3f s, transcript %s",
-            hello.name, hello.job_id, member, envelope["status"],
-            time.perf_counter() - started, digest.hex(),
-        )
+        except OSError as error:
+            self._refuse(tls, origin, f"member {member}'s {hello.name} exchange for job {hello.job_id} broke: {error}")
+            return
+        with self._lock:
+            self._exchanges.append(exchange)
+            self._exchanges_changed.notify_all()
         with contextlib.suppress(OSError):
             socket.socket.shutdown(tls, socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             tls.close()
-
-    def _run_handler(
-        self, handler: Handler, hello: ServiceHello, member: str, metadata: dict[str, Any], arrays: list[np.ndarray]
-    ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """Return the reply envelope and arrays: the handler's answer, or its error."""
-        try:
-            if "job_id" in metadata and metadata["job_id"] != hello.job_id:
-                raise InputError(
-                    f"the request is about job {hello.job_id} but its metadata says job_id "
-                    f"{metadata['job_id']!r}; send one job id"
-                )
-            metadata["job_id"] = hello.job_id
-            answer = handler(member, metadata, arrays)
-            if not isinstance(answer, tuple) or len(answer) != 2 or not isinstance(answer[0], dict):
-                raise TypeError(f"a handler returns (dict, arrays), {hello.name!r} returned {type(answer).__name__}")
-            reply_metadata, reply_arrays = answer[0], prepare_arrays(answer[1])
-            envelope = {"status": "ok", "metadata": reply_metadata}
-            _metadata_array(envelope)  # JSON-serialisable and small enough, or an error reply
-            return envelope, reply_arrays
-        except UnseenError as error:
-            logger.info("service %s, job %d, member %s refused: %s: %s",
-                        hello.name, hello.job_id, member, type(error).__name__, error)
-            error_type, message = type(error).__name__, str(error)[:_MAX_ERROR_MESSAGE_CHARS]
-        except Exception as error:  # noqa: BLE001 - the caller gets the type, the log the rest
-            logger.exception("service %s, job %d, member %s failed", hello.name, hello.job_id, member)
-            error_type, message = type(error).__name__, "the node failed while serving the request; its log has the details"
-        return {"status": "error", "type": error_type, "message": message}, []
 
 
 # -- MPC sessions over a node listener -------------------------------------------------------
@@ -748,11 +698,10 @@ def open_session(
         if not isinstance(entry, tuple) or len(entry) != 2:
             raise InputError(f"peers[{peer}] must be (endpoint, fingerprint), got {entry!r}")
         endpoint, fingerprint = entry
-        address = parse_endpoint(endpoint) if isinstance(endpoint, str) else _check_address(endpoint)
-        parsed[peer] = (address, parse_fingerprint(fingerprint))
-    _check_positive("timeout", timeout)
+        parsed[peer] = (parse_address(endpoint), parse_fingerprint(fingerprint))
+    check_seconds("timeout", timeout)
     connect_timeout = timeout if connect_timeout is None else connect_timeout
-    _check_positive("connect_timeout", connect_timeout)
+    check_seconds("connect_timeout", connect_timeout)
     if not isinstance(one_way_delay, int | float) or not 0 <= one_way_delay <= 60:
         raise InputError(f"one_way_delay must be 0..60 seconds, got {one_way_delay!r}")
     if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
@@ -813,183 +762,3 @@ def session_transcript(transport: TlsTransport) -> bytes:
             "a session transcript needs every link"
         )
     return hashlib.sha256(b"".join(digests[pair] for pair in sorted(expected))).digest()
-
-
-# -- the client side of a service --------------------------------------------------------------
-
-
-def call_service(
-    identity: NodeIdentity,
-    endpoint: str | tuple[str, int],
-    pinned_fingerprint: str | bytes,
-    name: str,
-    job_id: int,
-    metadata: Mapping[str, Any] | None = None,
-    arrays: Sequence[np.ndarray] = (),
-    timeout: float = DEFAULT_SERVICE_TIMEOUT_SECONDS,
-    *,
-    max_reply_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-) -> ServiceReply:
-    """Send one request to service ``name`` of the node at ``endpoint``; return its reply.
-
-    The node's key must be ``pinned_fingerprint`` (as registered on chain).
-    Connecting is retried until the deadline (the node may be restarting);
-    the request is sent once. The whole call takes at most ``timeout``
-    seconds. Raises ``ServiceRefused`` when the node's handler refuses or
-    the node offers no such service, ``PeerAuthenticationFailed`` when a key
-    is refused at either end, ``PeerTimeout`` past the deadline,
-    ``TransportError`` when the connection breaks, ``TranscriptMismatch`` if
-    the two ends saw different bytes.
-    """
-    deadline = time.monotonic() + _check_positive("timeout", timeout)
-    check_service_name(name)
-    check_job_id(job_id)
-    address = parse_endpoint(endpoint) if isinstance(endpoint, str) else _check_address(endpoint)
-    pinned = parse_fingerprint(pinned_fingerprint)
-    request_metadata = dict(metadata or {})
-    if "job_id" in request_metadata and request_metadata["job_id"] != job_id:
-        raise InputError(f"metadata job_id {request_metadata['job_id']!r} differs from job_id {job_id}")
-    request = [_metadata_array(request_metadata), *prepare_arrays(arrays)]
-    where = f"the node at {address[0]}:{address[1]}"
-    context = client_context(identity)
-
-    def attempt(step_timeout: float) -> ssl.SSLSocket:
-        tls = open_pinned_connection(
-            identity, context, address, pinned, step_timeout, where=where,
-            refused=(
-                f"{where} refused our certificate (key {identity.fingerprint_hex}): it is not the key "
-                "registered by an active member; register this node's fingerprint in Consortium (or "
-                "check that the member is active)"
-            ),
-        )
-        try:
-            send_service_hello(tls, name, job_id)
-            status, _, body = read_reply_after_handshake(tls, where, identity)
-            if status == ReplyStatus.ACCEPTED:
-                return tls
-            if status == ReplyStatus.UNKNOWN_SERVICE:
-                offered = body.decode("ascii", errors="replace") or "none"
-                raise ServiceRefused(f"{where} offers no service {name!r} (it offers: {offered})", "UnknownService")
-            if status == ReplyStatus.NOT_AUTHORIZED:
-                raise PeerAuthenticationFailed(
-                    f"{where} does not admit our key {identity.fingerprint_hex} for services: it is no "
-                    "active member's registered key"
-                )
-            raise TransportError(f"{where} replied to a service hello with status {status}")
-        except BaseException:
-            tls.close()
-            raise
-
-    def give_up(attempts: int, last_error: BaseException | None) -> TransportError:
-        return PeerTimeout(
-            f"could not reach service {name!r} at {where} in {attempts} attempts within {timeout:g} s "
-            f"(last error: {describe_error(last_error)}); check that the node runs and that its "
-            "registered endpoint is right"
-        )
-
-    tls = with_retries(attempt, deadline, give_up)
-    expired = threading.Event()
-
-    def cut() -> None:
-        expired.set()
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(tls, socket.SHUT_RDWR)
-
-    # One deadline for the whole exchange, however the node trickles its bytes.
-    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
-    watchdog.daemon = True
-    watchdog.start()
-    sent, received = new_direction_hash(), new_direction_hash()
-    try:
-        tls.settimeout(None)
-        write_segments(tls, data_frame_segments(request)[0])
-        update_with_message(sent, request)
-        frame = read_frame(tls, max_message_bytes=max_reply_bytes, transcript=received)
-        if frame.kind is not FrameKind.DATA:
-            raise TransportError(f"{where} answered {name!r} with a {frame.kind.name} frame instead of a reply")
-        envelope, reply_arrays = _split_message(frame.arrays, "reply")
-        node_digest = read_frame(tls, max_message_bytes=0)
-        digest = link_digest(_CALLER, _NODE, sent.digest(), received.digest())
-        if node_digest.kind is not FrameKind.TRANSCRIPT or node_digest.body != digest:
-            raise TranscriptMismatch(
-                f"the exchange with {where} ({name}, job {job_id}) has transcript {digest.hex()} here but "
-                f"{node_digest.body.hex() or node_digest.kind.name} at the node: the ends saw different bytes"
-            )
-        tls.sendall(control_frame(FrameKind.TRANSCRIPT, digest))
-    except (OSError, ValueError) as error:
-        if expired.is_set():
-            raise PeerTimeout(
-                f"service {name!r} at {where} did not answer job {job_id}'s request within {timeout:g} s"
-            ) from None
-        if isinstance(error, TransportError):
-            raise
-        raise TransportError(
-            f"the exchange with {where} ({name}, job {job_id}) broke: {type(error).__name__}: {error}"
-        ) from error
-    finally:
-        watchdog.cancel()
-        with contextlib.suppress(OSError):
-            tls.close()
-    status = envelope.get("status")
-    if status == "error":
-        remote_type = str(envelope.get("type", "Error"))
-        raise ServiceRefused(
-            f"{where} refused {name} for job {job_id}: {remote_type}: {envelope.get('message', '')}", remote_type
-        )
-    if status != "ok" or not isinstance(envelope.get("metadata"), dict):
-        raise TransportError(f"{where} sent a malformed reply envelope for {name!r}: status {status!r}")
-    for array in reply_arrays:
-        array.flags.writeable = False
-    return ServiceReply(envelope["metadata"], reply_arrays, digest)
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-
-
-def _metadata_array(metadata: Mapping[str, Any]) -> np.ndarray:
-    """Encode a JSON object as the uint8 array that opens a service message."""
-    if not isinstance(metadata, Mapping):
-        raise InputError(f"service metadata is a JSON object (a dict), got {type(metadata).__name__}")
-    try:
-        text = json.dumps(dict(metadata), allow_nan=False, separators=(",", ":"), sort_keys=True)
-    except (TypeError, ValueError) as error:
-        raise InputError(
-            f"service metadata must be plain JSON (str, int, float, bool, None, lists, dicts): {error}; "
-            "send bytes as hex strings and arrays as arrays"
-        ) from None
-    raw = text.encode("utf-8")
-    if len(raw) > MAX_METADATA_BYTES:
-        raise InputError(
-            f"service metadata is {len(raw)} bytes of JSON, above {MAX_METADATA_BYTES}; send bulk data as arrays"
-        )
-    return np.frombuffer(raw, dtype=np.uint8)
-
-
-def _split_message(arrays: list[np.ndarray] | None, what: str) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Split a service message into its JSON object and its arrays; ``TransportError`` if malformed."""
-    if not arrays or arrays[0].dtype != np.uint8 or arrays[0].ndim != 1 or arrays[0].nbytes > MAX_METADATA_BYTES:
-        raise TransportError(f"malformed service {what}: it does not open with its JSON metadata")
-    try:
-        decoded = json.loads(arrays[0].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise TransportError(f"malformed service {what}: its metadata is not JSON ({error})") from None
-    if not isinstance(decoded, dict):
-        raise TransportError(f"malformed service {what}: its metadata is a {type(decoded).__name__}, not an object")
-    for array in arrays[1:]:
-        array.flags.writeable = False
-    return decoded, arrays[1:]
-
-
-def _check_address(address) -> tuple[str, int]:
-    if (
-        not isinstance(address, tuple) or len(address) != 2 or not isinstance(address[0], str)
-        or isinstance(address[1], bool) or not isinstance(address[1], int) or not 0 <= address[1] < 65536
-    ):
-        raise InputError(f"an address is (host, port) with a port in 0..65535, or 'host:port'; got {address!r}")
-    return address
-
-
-def _check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)

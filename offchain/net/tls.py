@@ -114,6 +114,21 @@ def parse_endpoint(endpoint: str, *, any_port: bool = False) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def parse_address(address: str | tuple[str, int], *, any_port: bool = False) -> tuple[str, int]:
+    """Return ``(host, port)`` from ``"host:port"`` (see :func:`parse_endpoint`) or a ``(host, port)`` tuple."""
+    if isinstance(address, str):
+        return parse_endpoint(address, any_port=any_port)
+    lowest = 0 if any_port else 1
+    if (
+        not isinstance(address, tuple) or len(address) != 2 or not isinstance(address[0], str)
+        or isinstance(address[1], bool) or not isinstance(address[1], int) or not lowest <= address[1] < 65536
+    ):
+        raise InputError(
+            f"an address is 'host:port' or (host, port) with a port in {lowest}..65535, got {address!r}"
+        )
+    return address
+
+
 def bind_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
     """Return a listening TCP socket on ``host:port`` (port 0: a free port, see ``getsockname()``)."""
     return socket.create_server((host, port), backlog=backlog, family=_family_of(host))
@@ -612,8 +627,8 @@ def _check_connect_arguments(
             )
         if not isinstance(description, Peer):
             raise InputError(f"peers[{peer}] must be a Peer(fingerprint, address), got {description!r}")
-    _check_positive("timeout", timeout)
-    _check_positive("connect_timeout", connect_timeout)
+    check_seconds("timeout", timeout)
+    check_seconds("connect_timeout", connect_timeout)
     if not 0 <= one_way_delay <= 60:
         raise InputError(f"one_way_delay must be 0..60 seconds, got {one_way_delay!r}")
     if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
@@ -661,7 +676,9 @@ def _open_connections(
     return connections
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not isinstance(value, int | float) or not value > 0:
+def check_seconds(name: str, value: float) -> float:
+    """Return ``value`` as float if it is a positive number of seconds; ``InputError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InputError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
 

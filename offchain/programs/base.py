@@ -43,6 +43,16 @@ declared column uses (on chain) differ from the ones they derive.
 Program text is canonical JSON (:func:`canonical_program_text`): the
 program's name and version plus its public parameters. Never put private
 parameters in it — the chain is readable by every member and the regulator.
+
+Owner secrets: a plan may list :class:`OwnerSecret` s — keys that the owners
+of some inputs agree among themselves before sharing, which no compute node
+ever sees (the SQL program keys its join-key tags with them, so the compute
+node that matches tags cannot test guesses of keys). The node agrees each one
+with an ephemeral X25519 exchange between those owners over their pinned
+mutual-TLS link (as :func:`offchain.psi.tags.agree_tag_key` does; an owner of
+several listed inputs takes part once), and passes the 32-byte results to
+``owner_inputs(plan, index, store, secrets={name: secret})``. Programs that
+declare none are called without ``secrets``.
 """
 
 from __future__ import annotations
@@ -141,6 +151,15 @@ class InputPlan:
 
 
 @dataclass(frozen=True)
+class OwnerSecret:
+    """A 32-byte key the owners of ``inputs`` agree before sharing; compute nodes never see it."""
+
+    name: str
+    inputs: tuple[int, ...]
+    purpose: str  # for people: what the key is for
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """A value revealed to the requester at the end of the job."""
 
@@ -179,6 +198,7 @@ class Plan:
     steps: tuple[Step, ...] = ()
     disclosures: tuple[Disclosure, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)  # parsed public parameters
+    owner_secrets: tuple[OwnerSecret, ...] = ()
     # True: no MPC; the owner of the single input evaluates the program on its plaintext
     # (OwnerEvaluatedProgram.evaluate_at_owner) and is the job's only compute node.
     evaluated_at_owner: bool = False
@@ -212,7 +232,12 @@ class JobProgram(Protocol):
         ...
 
     def owner_inputs(self, plan: Plan, input_index: int, store: LocalStore) -> dict[str, np.ndarray]:
-        """At the owner of input ``input_index``: compute the arrays to share (in the clear)."""
+        """At the owner of input ``input_index``: compute the arrays to share (in the clear).
+
+        Programs whose plans declare ``owner_secrets`` also take a keyword
+        argument ``secrets``: ``{name: 32 bytes}`` for the secrets this input's
+        owner takes part in.
+        """
         ...
 
     def requester_inputs(self, plan: Plan, private: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ across processes and machines.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,6 +73,24 @@ def _compute_at_party(
     return {name: export(share) for name, share in outputs.items()}
 
 
+def agree_owner_secrets(plan: Plan) -> list[dict[str, bytes]]:
+    """Return, per input, the owner secrets its owner holds (``{name: 32 bytes}``).
+
+    In one process the agreement's outcome is a fresh random key handed to
+    the owners of the listed inputs; the node agrees it by X25519 between
+    those owners over their pinned link (see ``programs.base``).
+    """
+    held: list[dict[str, bytes]] = [{} for _ in plan.inputs]
+    for secret in plan.owner_secrets:
+        if not secret.inputs or any(i not in range(len(plan.inputs)) for i in secret.inputs):
+            raise InputError(f"owner secret {secret.name!r} names inputs {secret.inputs}, "
+                             f"the plan has {len(plan.inputs)}")
+        key = os.urandom(32)
+        for index in secret.inputs:
+            held[index][secret.name] = key
+    return held
+
+
 def _evaluate_at_owner_locally(
     program: JobProgram, plan: Plan, store: LocalStore, private: Mapping[str, Any]
 ) -> tuple[Any, OwnerEvaluation]:
@@ -105,8 +124,12 @@ def run_program_locally(
     if plan.evaluated_at_owner:
         return _evaluate_at_owner_locally(program, plan, stores[0], private or {})
     per_party_payloads: list[dict[str, dict[str, SharePayload]]] = [{}, {}, {}]
+    secrets = agree_owner_secrets(plan)
     for index, store in enumerate(stores):
-        arrays = program.owner_inputs(plan, index, store)
+        if plan.owner_secrets:
+            arrays = program.owner_inputs(plan, index, store, secrets=secrets[index])
+        else:
+            arrays = program.owner_inputs(plan, index, store)
         dealt = deal_arrays(arrays, plan.inputs[index].shared, config.fractional_bits)
         for party in range(3):
             per_party_payloads[party][f"input{index}"] = dealt[party]

@@ -14,6 +14,8 @@ from offchain.chain.client import (
     JobInput,
     JobRequest,
     Member,
+    fold_input_commitment,
+    fold_result_commitment,
 )
 from offchain.chain.models import ConstraintLevel, JobKind, JobStatus, MemberStatus
 from offchain.chain.rpc import Rpc, to_int
@@ -81,18 +83,30 @@ def test_a_query_job_from_request_to_payout(rpc: Rpc, client_for: Callable[[int]
     requested = next(e for e in hospital.events(receipt) if e.name == "JobRequested")
     job_id = requested.args["jobId"]
     assert requested.args["request"]["computeNodes"] == list(nodes)
-    assert requested.args["maxFee"] == max_fee
+    assert hospital.billing.escrow_of(job_id) == (hospital.address, max_fee)
     assert hospital.jobs.status(job_id) is JobStatus.REQUESTED
 
     for node in (bank, insurer, credit_union):
         node.jobs.accept(job_id).transact()
     assert hospital.jobs.status(job_id) is JobStatus.RUNNING
-    bank.jobs.commit_input(job_id, 0, keccak(text="loans-used"), 800).transact()
-    insurer.jobs.commit_input(job_id, 1, keccak(text="claims-used"), 400).transact()
+    receipts = [
+        bank.jobs.commit_input(job_id, 0, keccak(text="loans-used"), 800).transact(),
+        insurer.jobs.commit_input(job_id, 1, keccak(text="claims-used"), 400).transact(),
+    ]
     for index, node in enumerate((bank, insurer, credit_union)):
-        node.jobs.commit_result(job_id, keccak(text=f"share-{index}"),
-                                keccak(text=f"transcript-{index}")).transact()
+        receipts.append(node.jobs.commit_result(job_id, keccak(text=f"share-{index}"),
+                                                keccak(text=f"transcript-{index}")).transact())
     assert hospital.jobs.status(job_id) is JobStatus.COMMITTED
+    digest = b"\x00" * 32
+    for event in (e for receipt in receipts for e in hospital.events(receipt)):
+        if event.name == "InputCommitted":
+            digest = fold_input_commitment(digest, job_id, event.args["inputIndex"],
+                                           event.args["fingerprint"], event.args["rowsUsed"])
+        elif event.name == "ResultCommitted":
+            digest = fold_result_commitment(digest, job_id, event.args["nodeIndex"],
+                                            event.args["resultCommitment"],
+                                            event.args["transcriptHash"])
+    assert digest == hospital.jobs.commitment_digest(job_id)
     hospital.jobs.finalize(job_id).transact()
 
     job = hospital.jobs.job(job_id)

@@ -139,6 +139,7 @@ class Event:
     args: dict
     block: int
     log_index: int
+    timestamp: int
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -212,17 +213,34 @@ class Deployment:
         try:
             call.transact({"from": sender})
         except ContractLogicError as exc:
-            name, decoded = decode_error(_revert_bytes(exc))
-        else:
-            raise AssertionError(f"expected revert {error}{args}, but the transaction succeeded")
-        expected = tuple(_normalise_arg(a) for a in args)
-        actual = tuple(_normalise_arg(a) for a in decoded)
-        assert name == error, f"expected {error}{expected}, got {name}{actual}"
-        assert len(actual) == len(expected), f"{name}: expected {len(expected)} args, got {actual}"
-        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-            if want is not Ellipsis:
-                assert want == got, f"{name} argument {index}: expected {want!r}, got {got!r}"
-        return decoded
+            return _check_error(decode_error(_revert_bytes(exc)), error, args)
+        raise AssertionError(f"expected revert {error}{args}, but the transaction succeeded")
+
+    def expect_events(self, receipt: dict, expected: list[tuple[str, dict]]) -> list[Event]:
+        """Assert the receipt's events are exactly ``expected``, in order.
+
+        Each entry is ``(event name, {argument: value})``; only the arguments
+        given are compared (addresses case-insensitively, ``...`` skips one).
+        """
+        events = self.events(receipt)
+        names = [e.name for e in events]
+        assert names == [name for name, _ in expected], f"events {names}, expected {[n for n, _ in expected]}"
+        for event, (name, arguments) in zip(events, expected, strict=True):
+            for key, want in arguments.items():
+                assert key in event.args, f"{name} has no argument {key!r} (has {sorted(event.args)})"
+                if want is Ellipsis:
+                    continue
+                got = event.args[key]
+                assert _normalise_arg(got) == _normalise_arg(want), f"{name}.{key}: expected {want!r}, got {got!r}"
+        return events
+
+    def expect_call_revert(self, call: Any, error: str, *args: Any, sender: str | None = None) -> tuple:
+        """Assert that the view ``call`` reverts with ``error(*args)`` (``...`` skips an argument)."""
+        try:
+            call.call({"from": sender} if sender else {})
+        except ContractLogicError as exc:
+            return _check_error(decode_error(_revert_bytes(exc)), error, args)
+        raise AssertionError(f"expected revert {error}{args}, but the call succeeded")
 
     # -- logs ---------------------------------------------------------------------------
 
@@ -241,6 +259,7 @@ class Deployment:
     def decode_logs(self, logs: list) -> list[Event]:
         """Decode logs emitted by the five contracts, in log order; others are skipped."""
         index = self._event_index
+        timestamps: dict[int, int] = {}
         events = []
         for log in logs:
             key = (log["address"].lower(), bytes(log["topics"][0]))
@@ -248,8 +267,11 @@ class Deployment:
                 continue
             contract_name, event = index[key]
             decoded = event.process_log(log)
+            block = log["blockNumber"]
+            if block not in timestamps:
+                timestamps[block] = self.w3.eth.get_block(block)["timestamp"]
             events.append(Event(contract_name, decoded["event"], _normalise(dict(decoded["args"])),
-                                log["blockNumber"], log["logIndex"]))
+                                block, log["logIndex"], timestamps[block]))
         return events
 
     def events(self, receipt: dict) -> list[Event]:
@@ -265,11 +287,30 @@ class Deployment:
         return self.decode_logs(sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"])))
 
 
+def _check_error(decoded_error: tuple[str, tuple], error: str, args: tuple) -> tuple:
+    name, decoded = decoded_error
+    expected = tuple(_normalise_arg(a) for a in args)
+    actual = tuple(_normalise_arg(a) for a in decoded)
+    assert name == error, f"expected {error}{expected}, got {name}{actual}"
+    assert len(actual) == len(expected), f"{name}: expected {len(expected)} args, got {actual}"
+    for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+        if want is not Ellipsis:
+            assert want == got, f"{name} argument {index}: expected {want!r}, got {got!r}"
+    return decoded
+
+
+def expect_reason(reason: bytes, error: str, *args: Any) -> tuple:
+    """Assert that ABI-encoded ``reason`` (as returned by a checkRequest view) is ``error(*args)``."""
+    return _check_error(decode_error(reason), error, args)
+
+
 def _normalise_arg(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return value.lower()
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
+    if isinstance(value, dict):
+        return {k: _normalise_arg(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return tuple(_normalise_arg(v) for v in value)
     return value
