@@ -220,3 +220,19 @@ def test_the_whole_scenario_for_the_demo(client_for) -> None:
     for item in settled:
         assert item.decision == item.expected
     assert any("approved the insurer's rules" in line for line in lines)
+
+
+def test_a_result_that_differs_from_its_commitments_opens_a_dispute(setting) -> None:
+    from offchain.client.publishing import collect_publish_result
+
+    hospital, insurer, store, records, dataset_id, plan, key = setting
+    approve(hospital, plan)
+    run = run_for(plan, consent(hospital, dataset_id, key).reference)
+    job = request_publish(insurer, plan, run)
+    served = serve_publish_job(hospital, PROGRAM, plan, store, job.event, run.parameters)
+    altered = dict(served.evaluation.outputs)
+    altered["amount"] = np.array([int(altered["amount"][0]) + 100], dtype=np.int64)
+    with pytest.raises(PolicyViolation, match="does not match its commitments"):
+        collect_publish_result(insurer, PROGRAM, plan, run, job.job_id, altered, served.nonce)
+    assert insurer.jobs.status(job.job_id) is JobStatus.DISPUTED
+    assert insurer.jobs.dispute_of(job.job_id).suspect == hospital.address

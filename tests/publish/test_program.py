@@ -214,3 +214,12 @@ def test_the_mpc_roles_refuse_a_publish_plan(hospital) -> None:
     plan = PROGRAM.plan(claim_program_text("stmary.records"), hospital.catalog)
     with pytest.raises(InputError, match="evaluate_at_owner"):
         PROGRAM.owner_inputs(plan, 0, hospital.store)
+
+
+def test_a_subject_without_rows_gets_a_decision_from_no_rows(hospital) -> None:
+    plan = PROGRAM.plan(claim_program_text("stmary.records"), hospital.catalog)
+    claim = Claim("P-99999", dt.date(2025, 6, 1), Decimal("100.00"), "asthma")
+    result, evaluation = run_program_locally(PROGRAM, plan, [hospital.store],
+                                             private_for(hospital, claim))
+    assert evaluation.rows_used == 0
+    assert result.values == {"approved": False, "amount": Decimal("0.00")}
