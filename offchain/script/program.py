@@ -234,19 +234,23 @@ class ScriptProgram:
 
 
 def check_script(text: str, catalog: Catalog, requester: str | None = None,
-                 program: ScriptProgram | None = None) -> Plan:
+                 program: ScriptProgram | None = None, recipient: str | None = None) -> Plan:
     """Compile a script text and check its column uses for ``requester``; return the plan.
 
     Everything a requester can learn before submitting: errors carry the
     line and column (:class:`ScriptError`, :class:`ScriptPolicyViolation`).
+    With ``recipient`` (another member receiving the outputs) its levels are
+    checked too, as the contract does.
     """
     plan = (program or ScriptProgram()).plan(text, catalog)
     if requester is not None:
         check_policy(plan, catalog, requester)
+    if recipient is not None and recipient.lower() != (requester or "").lower():
+        check_policy(plan, catalog, recipient, who="grants the recipient")
     return plan
 
 
-def check_policy(plan: Plan, catalog: Catalog, requester: str) -> None:
+def check_policy(plan: Plan, catalog: Catalog, requester: str, who: str = "grants you") -> None:
     """Raise :class:`ScriptPolicyViolation` at the first column use ``requester`` may not make."""
     origins: Mapping[tuple[int, str, ConstraintLevel], _Origin] = plan.parameters["origins"]
     for use in plan.uses:
@@ -266,7 +270,7 @@ def check_policy(plan: Plan, catalog: Catalog, requester: str) -> None:
         output = f"output {origin.output!r} " if origin else ""
         raise ScriptPolicyViolation(
             f"{output}{what}: {dataset.reference}.{use.column} needs {use.required.name}, but "
-            f"{dataset.owner_name} grants you {granted.name} — {fix}",
+            f"{dataset.owner_name} {who} {granted.name} — {fix}",
             origin.line if origin else None, origin.column if origin else None,
         )
 

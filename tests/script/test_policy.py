@@ -88,3 +88,15 @@ def test_aligned_keys_are_compared(members) -> None:
     keys = [(use.input_index, use.column, use.required) for use in plan.uses if use.column == "customer_id"]
     assert keys == [(0, "customer_id", COMPARE), (1, "customer_id", COMPARE)]
     assert [o.name for o in plan.outputs] == ["r", "rows_aligned"]
+
+
+def test_the_recipients_levels_are_checked_too(members) -> None:
+    from offchain.script.program import check_script, script_text
+
+    recipient = "0x" + "cd" * 20
+    catalog = members.catalog({(1, "income", REQUESTER): AGGREGATE})
+    text = script_text("average = mean(income)", {"income": INPUTS["income"]},
+                       [{"name": "average", "type": "fixed"}])
+    check_script(text, catalog, REQUESTER)
+    with pytest.raises(ScriptPolicyViolation, match="bank0 grants the recipient ENCRYPTED_ONLY"):
+        check_script(text, catalog, REQUESTER, recipient=recipient)
