@@ -165,7 +165,8 @@ def sign_of_split_sum(
     into bit 63 (ABY3 §5.3 parallel-prefix adder, only the root kept): thanks to
     the bit-index reversal every tree level merges the high half of each word
     with its low half, so each level works on words of half the width
-    (8 + 8 + 4 + 2 + 2 + 2 + 1 bytes per element).
+    (per element: 8 bytes for party 0's input or the generate term of parties
+    1 and 2, then 8 + 4 + 2 + 2 + 2 + 1 for the tree: 27 bytes at every party).
     """
     u_reversed = reverse_bit_index(u) if u is not None else None
     v_reversed = reverse_bit_index(v) if v is not None else None

@@ -15,8 +15,9 @@ Contracts: comparisons read values as signed and require ``|x - y| < 2**63``
 fixed-point inputs); ``*_bits`` variants return the boolean bit and skip
 the injection.
 
-Costs per element (rounds; bytes sent by the busiest party):
-less-than 10 rounds, about 43 bytes; equality 9 rounds, about 34 bytes.
+Costs per element (rounds; bytes sent by the busiest party): less-than 10
+rounds, 35 bytes (8 and 27 for the boolean bit); equality 9 rounds, 26 bytes
+(7 and 18 for the boolean bit).
 """
 
 from __future__ import annotations

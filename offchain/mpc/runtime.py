@@ -8,8 +8,9 @@ the few primitives all protocols are built from:
   all three count the same rounds;
 * correlated randomness from the pairwise keys (Araki et al., CCS 2016):
   ``zero_sharing`` (three values summing to 0 mod 2**64, each unknown to the
-  party that will receive it), ``zero_xor_sharing`` (XOR to 0) and
-  ``draw_component`` (a component both its holders draw from their stream).
+  party that will receive it), ``zero_xor_sharing`` (XOR to 0),
+  ``random_components`` (a replicated sharing of a random value nobody
+  knows) and ``draw_component`` (a component both its holders draw).
 
 Component convention (replicated sharing): a value ``x = x0 + x1 + x2``
 (or ``x0 ^ x1 ^ x2``); party ``i`` holds ``(x_i, x_{i+1})`` (indices mod 3),
@@ -136,7 +137,7 @@ class Runtime:
         return offset if offset < 2 else None
 
     def prg_with(self, peer: int) -> Prg:
-        """Return the PRG this party shares with ``peer`` (used by protocols outside the engine)."""
+        """Return the PRG this party shares with ``peer``."""
         if peer == self.next_party:
             return self.prg_next
         if peer == self.previous_party:
@@ -200,18 +201,6 @@ class Runtime:
 
     # -- correlated randomness -------------------------------------------
 
-    def random_components(
-        self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
-    ) -> np.ndarray:
-        """Return this party's ``[own, next]`` of a replicated sharing of a uniformly random value.
-
-        Component ``j`` comes from the PRG of pair (j - 1, j); no party knows the value.
-        """
-        out = np.empty((2, *shape), dtype=dtype)
-        self.prg_previous.fill(out[0, ...])
-        self.prg_next.fill(out[1, ...])
-        return out
-
     def zero_sharing(
         self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
     ) -> np.ndarray:
@@ -231,6 +220,18 @@ class Runtime:
         alpha = self.prg_next.random(shape, dtype)
         np.bitwise_xor(alpha, self.prg_previous.random(shape, dtype), out=alpha)
         return alpha
+
+    def random_components(
+        self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
+    ) -> np.ndarray:
+        """Return this party's ``[own, next]`` of a replicated sharing of a uniformly random value.
+
+        Component ``j`` comes from the PRG of pair (j - 1, j); no party knows the value.
+        """
+        out = np.empty((2, *shape), dtype=dtype)
+        self.prg_previous.fill(out[0, ...])
+        self.prg_next.fill(out[1, ...])
+        return out
 
     def draw_component(
         self, component: int, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64

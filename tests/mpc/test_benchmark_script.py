@@ -14,7 +14,12 @@ def test_benchmark_prints_a_row_per_operation(capsys):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    assert module.main(["--transport", "local", "--size", "64", "--repeat", "1", "--ops", "mul,lt,sigmoid"]) == 0
+    assert (
+        module.main(
+            ["--transport", "local", "--size", "64", "--repeat", "1", "--ops", "mul,lt,sigmoid"]
+        )
+        == 0
+    )
     output = capsys.readouterr().out
     for name in ("int mul", "less-than", "sigmoid"):
         assert name in output
