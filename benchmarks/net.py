@@ -14,8 +14,12 @@ Prints markdown tables (paste them into benchmarks/RESULTS.md):
 3. Latency: median round trip of a one-element message; TLS also with a
    10 ms one-way delay.
 4. MPC multiplication and less-than on 1,000,000 elements, run_local vs run_tls.
+5. A node's one port (``router.NodeListener``): service exchanges (round trip
+   of an empty request, each a fresh TLS connection; delivering and fetching
+   ``--megabytes``) and setting up a 3-party session with ``open_session``
+   plus its ``session_transcript``, three listeners in this process.
 
-Run: ``.venv/bin/python benchmarks/net.py [--quick]``.
+Run: ``.venv/bin/python benchmarks/net.py [--quick] [--sections ...]``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ from offchain.net.cluster import run_tls, run_tls_parties  # noqa: E402
 from offchain.net.handshake import client_context, server_context, tune_socket  # noqa: E402
 from offchain.net.identity import NodeIdentity  # noqa: E402
 from offchain.net.local import connect_in_process, run_local  # noqa: E402
+from offchain.net.router import NodeListener, call_service, open_session, session_transcript  # noqa: E402
+
+SECTIONS = ("throughput", "primitives", "latency", "mpc", "node-port")
 
 CIPHER_SUITES = {
     "AES-256-GCM (default)": "TLS_AES_256_GCM_SHA384",
@@ -299,18 +306,139 @@ def machine_description() -> str:
     )
 
 
+def node_port_figures(size: int, calls: int, sessions: int) -> list[tuple[str, str]]:
+    """Service exchanges and session set-up over node listeners on loopback; rows of (what, figure)."""
+    identities = [NodeIdentity.generate(f"bench-node-{party}") for party in range(3)]
+    members = {identity.fingerprint: f"member-{party}" for party, identity in enumerate(identities)}
+    listeners = [NodeListener(identity, "127.0.0.1:0", members.get).start() for identity in identities]
+    payload = np.random.default_rng(0).integers(0, 2**63, size // 8, dtype=np.uint64)
+    node = listeners[1]
+    node.register_service("ping", lambda member, metadata, arrays: ({}, []))
+    node.register_service("deliver", lambda member, metadata, arrays: ({"bytes": sum(a.nbytes for a in arrays)}, []))
+    node.register_service("fetch", lambda member, metadata, arrays: ({}, [payload]))
+
+    def call(name: str, arrays=()) -> float:
+        start = time.perf_counter()
+        call_service(identities[0], node.endpoint, identities[1].fingerprint, name, 1, {}, list(arrays), 60)
+        return time.perf_counter() - start
+
+    def set_up_session(index: int) -> tuple[float, float]:
+        ready, transcripts = [0.0] * 3, [0.0] * 3
+        start = time.perf_counter()
+
+        def party(number: int) -> None:
+            peers = {
+                peer: (listener.endpoint, listener.identity.fingerprint)
+                for peer, listener in enumerate(listeners) if peer != number
+            }
+            transport = open_session(listeners[number], f"bench-session-{index}", number, peers, 30)
+            ready[number] = time.perf_counter() - start
+            before = time.perf_counter()
+            session_transcript(transport)
+            transcripts[number] = time.perf_counter() - before
+            transport.close()
+
+        threads = [threading.Thread(target=party, args=(number,)) for number in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return max(ready), max(transcripts)
+
+    def over_a_session_link(repetitions: int) -> list[float]:
+        """The same bytes one way over an open session link (party 0 to 1, empty acknowledgement)."""
+        transports: list = [None, None]
+
+        def party(number: int) -> None:
+            peers = {1 - number: (listeners[1 - number].endpoint, listeners[1 - number].identity.fingerprint)}
+            transports[number] = open_session(listeners[number], "bench-link", number, peers, 60)
+
+        threads = [threading.Thread(target=party, args=(number,)) for number in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sender, receiver = transports
+        times = []
+        try:
+            for _ in range(repetitions):
+                start = time.perf_counter()
+                sender.send(1, [payload])
+                receiver.recv(0)
+                receiver.send(0, [])
+                sender.recv(1)
+                times.append(time.perf_counter() - start)
+        finally:
+            sender.close()
+            receiver.close()
+        return times
+
+    try:
+        pings = [call("ping") for _ in range(calls)]
+        bulk = max(3, calls // 20)
+        delivers, fetches, linked = [], [], []
+        for _ in range(bulk):  # interleaved, so load from other work hits all three alike
+            delivers.append(call("deliver", [payload]))
+            fetches.append(call("fetch"))
+            linked.extend(over_a_session_link(1))
+        set_ups = [set_up_session(index) for index in range(sessions)]
+    finally:
+        for listener in listeners:
+            listener.close()
+    megabytes = size / 1e6
+    return [
+        (f"service round trip, empty request and reply (new TLS connection each), median of {calls}",
+         f"{statistics.median(pings) * 1e3:,.2f} ms"),
+        (f"deliver {megabytes:,.0f} MB (request), median of {bulk}",
+         f"{statistics.median(delivers) * 1e3:,.0f} ms = {megabytes / statistics.median(delivers):,.0f} MB/s"),
+        (f"fetch {megabytes:,.0f} MB (reply), median of {bulk}",
+         f"{statistics.median(fetches) * 1e3:,.0f} ms = {megabytes / statistics.median(fetches):,.0f} MB/s"),
+        (f"reference: {megabytes:,.0f} MB one way over an open session link (TlsTransport), median of {bulk}",
+         f"{statistics.median(linked) * 1e3:,.0f} ms = {megabytes / statistics.median(linked):,.0f} MB/s"),
+        (f"open_session, 3 parties on 3 node listeners (6 TLS connections), median of {sessions}",
+         f"{statistics.median(s for s, _ in set_ups) * 1e3:,.1f} ms"),
+        (f"session_transcript (digests to both peers, checks), median of {sessions}",
+         f"{statistics.median(t for _, t in set_ups) * 1e3:,.2f} ms"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     parser.add_argument("--megabytes", type=int, default=8, help="message size for throughput (default 8)")
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="which tables to measure (default all)"
+    )
     options = parser.parse_args()
+    sections = set(options.sections)
     iterations = 5 if options.quick else 40
     size = options.megabytes << 20
     identities = (NodeIdentity.generate("bench-0"), NodeIdentity.generate("bench-1"))
 
     rounds = 1 if options.quick else 5
     print(f"Machine: {machine_description()}\n")
+    if "throughput" in sections:
+        throughput_table(options.megabytes, size, iterations, rounds, identities)
+    if "primitives" in sections:
+        print("\n### Cipher and hash cost on one core\n")
+        print("| operation | MB/s |")
+        print("|---|---:|")
+        for label, megabytes_per_second in primitive_speeds(size).items():
+            print(f"| {label} | {megabytes_per_second:,.0f} |")
+    if "latency" in sections:
+        latency_table(200 if options.quick else 2000, identities)
+    if "mpc" in sections:
+        mpc_table(options.quick)
+    if "node-port" in sections:
+        calls, sessions = (50, 5) if options.quick else (500, 30)
+        print(f"\n### A node's one port: service exchanges and session set-up ({options.megabytes} MB payloads)\n")
+        print("| what | figure |")
+        print("|---|---:|")
+        for label, figure in node_port_figures(size, calls, sessions):
+            print(f"| {label} | {figure} |")
 
+
+def throughput_table(megabytes: int, size: int, iterations: int, rounds: int, identities) -> None:
     def tls_suite(suite: str) -> float:
         with cipher_suite(suite):
             seconds, negotiated = tls_exchange(size, iterations, identities)
@@ -330,7 +458,7 @@ def main() -> None:
     medians = {label: statistics.median(values) for label, values in seconds.items()}
     in_process = medians["in-process transport (2 threads, transcripts)"]
     print(
-        f"### Throughput: {options.megabytes} MB messages exchanged both ways at once "
+        f"### Throughput: {megabytes} MB messages exchanged both ways at once "
         f"(per run: median of {iterations} exchanges; {rounds} rounds over all links)\n"
     )
     print("| link | MB/s per direction, median run | best run | median vs in-process |")
@@ -339,13 +467,8 @@ def main() -> None:
         best = min(seconds[label])
         print(f"| {label} | {size / median / 1e6:,.0f} | {size / best / 1e6:,.0f} | {in_process / median:.2f} |")
 
-    print("\n### Cipher and hash cost on one core\n")
-    print("| operation | MB/s |")
-    print("|---|---:|")
-    for label, megabytes_per_second in primitive_speeds(size).items():
-        print(f"| {label} | {megabytes_per_second:,.0f} |")
 
-    round_trips = 200 if options.quick else 2000
+def latency_table(round_trips: int, identities) -> None:
     print(f"\n### Latency: round trip of a one-element message, median of {round_trips}\n")
     print("| link | round trip |")
     print("|---|---:|")
@@ -357,7 +480,9 @@ def main() -> None:
     )
     print(f"| TLS transport, one_way_delay=10 ms | {delayed * 1e3:,.1f} ms |")
 
-    elements, trials = 1_000_000, (1 if options.quick else 5)
+
+def mpc_table(quick: bool) -> None:
+    elements, trials = 1_000_000, (1 if quick else 5)
     rng = np.random.default_rng(0)
     x_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
     y_payload = PerParty(deal(rng.integers(-(2**40), 2**40, elements), kind="integer"))
@@ -371,8 +496,8 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for operation, label, repetitions in (
-        ("multiply", "integer multiplication (1 round, 8 MB per party)", 3 if options.quick else 15),
-        ("less", "less-than", 1 if options.quick else 3),
+        ("multiply", "integer multiplication (1 round, 8 MB per party)", 3 if quick else 15),
+        ("less", "less-than", 1 if quick else 3),
     ):
         # The runners alternate, so load from other work on the machine hits both
         # alike; each ratio compares runs seconds apart. CPU time does not depend

@@ -9,8 +9,10 @@ The tree::
     UnseenError
     ├── ConfigError (ValueError)            bad configuration file, flag or environment
     ├── InputError (ValueError)             bad input to an API: shapes, types, ranges
-    │   └── UnsupportedQuery                a SQL construct outside the supported set (named,
-    │                                       with its line and column)
+    │   ├── UnsupportedQuery                a SQL construct outside the supported set (named,
+    │   │                                   with its line and column)
+    │   └── ScriptError                     a script or rule set breaks its language (syntax,
+    │                                       construct, type, shape, range); names line and column
     ├── MpcError                            the MPC engine (offchain/mpc)
     │   ├── ShareMismatch                   replicated components disagree (verified mode)
     │   └── FixedPointOverflow (OverflowError)
@@ -19,9 +21,10 @@ The tree::
     │   ├── PeerAuthenticationFailed        peer key does not match its pinned fingerprint
     │   ├── SessionMismatch                 the peer serves another session (job)
     │   └── TranscriptMismatch              the two ends of a link saw different bytes
+    ├── ServiceRefused                      a member's node refused or failed a service request
     ├── PsiError                            private set intersection (offchain/psi)
     │   └── PsiProtocolError                the peer broke the protocol: wrong mode, sizes, framing
-    ├── ServiceRefused                      a member's node refused or failed a service request
+    ├── ModelNotFound (LookupError)         a compute node keeps no shares of the model (offchain/ml)
     ├── ChainError                          the chain layer (offchain/chain)
     │   ├── RpcUnavailable (ConnectionError)
     │   ├── RpcError                        the node answered with a JSON-RPC error
@@ -35,11 +38,17 @@ The tree::
     │   └── ContractError                   a custom Solidity error; one subclass per
     │                                       error, in offchain/chain/errors.py
     ├── PolicyViolation (PermissionError)   refused by a column policy, grant or consent
+    │   └── ScriptPolicyViolation           a script output needs a level the requester lacks; line
     ├── JobError                            a governed job did not complete (offchain/node, offchain/client)
     │   ├── JobDeclined                     a participant declined it; carries the reason recorded on chain
     │   ├── JobExpired (TimeoutError)       its deadline passed before every result was committed
     │   ├── CommitmentMismatch              a result payload differs from its node's on-chain commitment
     │   └── DatasetChanged                  local data differ from the fingerprint registered on chain
+    ├── SandboxError                        a published program failed in the owner's sandbox
+    │   ├── SandboxTimeout (TimeoutError)   over its step, CPU or wall-clock limit
+    │   ├── SandboxMemoryExceeded (MemoryError)     over its memory limit
+    │   ├── RuleFailed                      the program raised while evaluating (line, column)
+    │   └── OutputOutsideSchema (ValueError)        an output does not fit the declared schema
     └── ResultWithheld                      the job ran; a rule of its program withholds the values
         ├── TooFewRows                      fewer rows than the job's minimum count
         └── ValueOutOfRange (ValueError)    a value lies outside the bound the job declared
@@ -73,6 +82,41 @@ class UnsupportedQuery(InputError):
         self.construct = construct
         self.line = line
         self.column = column
+
+
+def _located(message: str, line: int | None, column: int | None, where: str | None) -> str:
+    """Prefix ``message`` with where it applies: ``"line 3, column 7: ..."``."""
+    place = []
+    if where:
+        place.append(where)
+    if line is not None:
+        place.append(f"line {line}" + (f", column {column}" if column is not None else ""))
+    elif column is not None:
+        place.append(f"column {column}")
+    return f"{', '.join(place)}: {message}" if place else message
+
+
+class ScriptError(InputError):
+    """A script or rule set breaks a rule of its language, found before anything runs.
+
+    ``line`` and ``column`` (1-based) locate the offending construct in the
+    source; ``where`` names the part of a larger document (``"rules[2].when"``)
+    when the source is one of several expressions. ``reason`` is the message
+    without the location.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        line: int | None = None,
+        column: int | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(_located(reason, line, column, where))
+        self.reason = reason
+        self.line = line
+        self.column = column
+        self.where = where
 
 
 class MpcError(UnseenError):
@@ -119,14 +163,6 @@ class TranscriptMismatch(TransportError):
     """The two ends of a link computed different transcript hashes."""
 
 
-class PsiError(UnseenError):
-    """A private set intersection could not complete."""
-
-
-class PsiProtocolError(PsiError):
-    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
-
-
 class ServiceRefused(UnseenError):
     """A member's node answered a service request (``call_service``) with an error.
 
@@ -139,6 +175,18 @@ class ServiceRefused(UnseenError):
     def __init__(self, message: str, remote_type: str = "") -> None:
         super().__init__(message)
         self.remote_type = remote_type
+
+
+class PsiError(UnseenError):
+    """A private set intersection could not complete."""
+
+
+class PsiProtocolError(PsiError):
+    """The peer of a PSI run disagreed on the mode or parameters, or sent malformed data."""
+
+
+class ModelNotFound(UnseenError, LookupError):
+    """A compute node keeps no shares of the requested model (it lives at its training job's nodes)."""
 
 
 class ChainError(UnseenError):
@@ -214,6 +262,20 @@ class PolicyViolation(UnseenError, PermissionError):
     """A column policy, grant, quota or consent record forbids the request."""
 
 
+class ScriptPolicyViolation(PolicyViolation):
+    """A script output reveals a column at a level its recipient does not hold.
+
+    ``line`` and ``column`` locate the expression that creates the use
+    (the comparison, the aggregate, or the reference to the column).
+    """
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(_located(reason, line, column, None))
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
 class JobError(UnseenError):
     """A governed job did not complete. ``job_id`` names it."""
 
@@ -243,6 +305,36 @@ class CommitmentMismatch(JobError):
 
 class DatasetChanged(JobError):
     """A local table no longer matches the fingerprint of its dataset's registered version."""
+
+
+class SandboxError(UnseenError):
+    """A published program failed while the owner's node evaluated it; nothing left the node."""
+
+
+class SandboxTimeout(SandboxError, TimeoutError):
+    """The program exceeded its step budget, its CPU-time limit or its wall-clock limit."""
+
+
+class SandboxMemoryExceeded(SandboxError, MemoryError):
+    """The program exceeded the memory limit of its sandbox process."""
+
+
+class RuleFailed(SandboxError):
+    """The program raised an error while evaluating (division by zero, a missing output...).
+
+    ``line`` and ``column`` locate it in the program's source when known.
+    """
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None,
+                 where: str | None = None) -> None:
+        super().__init__(_located(reason, line, column, where))
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+
+class OutputOutsideSchema(SandboxError, ValueError):
+    """An output of a published program does not fit its declared output schema (withheld)."""
 
 
 class ResultWithheld(UnseenError):

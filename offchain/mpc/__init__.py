@@ -23,6 +23,7 @@ Modules in dependency order (each imports only from those above it):
 ``sigmoid``        the logistic function (piecewise polynomial)
 ``roots``          square root
 ``logarithm``      natural logarithm
+``registry``       the protocols by name (explicit table)
 ``program``        running one program at one party (shared by all runners)
 =================  ==============================================================
 

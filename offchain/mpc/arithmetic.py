@@ -22,7 +22,7 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.ring import to_ring
-from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share, _expand
+from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share, expand_components
 from offchain.mpc.truncation import mul_truncate, truncate, truncate_product_terms
 
 
@@ -62,7 +62,7 @@ def product_terms(
     itself and takes unmasked terms (:func:`raw_product_terms`).
     """
     ndim = max(x.ndim, y.ndim)
-    xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
+    xc, yc = expand_components(x.components, ndim), expand_components(y.components, ndim)
     shape = np.broadcast_shapes(xc.shape[1:], yc.shape[1:])
     term = np.empty(shape, dtype=np.uint64) if out is None else out
     # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
@@ -117,14 +117,16 @@ def mul_public(x: ArithmeticShare, value: object) -> ArithmeticShare:
     _check_operands(x, value, "mul_public")
     if _is_integer_public(value):
         public = to_ring(value)
-        return x._like(np.multiply(_expand(x.components, max(x.ndim, public.ndim)), public))
+        return x._like(
+            np.multiply(expand_components(x.components, max(x.ndim, public.ndim)), public)
+        )
     if not isinstance(x, FixedPointShare):
         raise InputError(
             "an integer share can only be multiplied by public integers; share the data as "
             "fixed point (kind='fixed') to multiply by reals"
         )
     public = FixedPoint(x.fractional_bits).encode(value)
-    scaled = x._like(np.multiply(_expand(x.components, max(x.ndim, public.ndim)), public))
+    scaled = x._like(np.multiply(expand_components(x.components, max(x.ndim, public.ndim)), public))
     return truncate(scaled, x.fractional_bits)
 
 
@@ -181,7 +183,7 @@ def dot(x: ArithmeticShare, y: ArithmeticShare, axis: int = -1) -> ArithmeticSha
     ndim = max(x.ndim, y.ndim)
     if ndim == 0:
         raise InputError("dot needs at least one axis")
-    xc, yc = _expand(x.components, ndim), _expand(y.components, ndim)
+    xc, yc = expand_components(x.components, ndim), expand_components(y.components, ndim)
     terms = np.multiply(xc[0], np.add(yc[0], yc[1]))
     terms += np.multiply(xc[1], yc[0])
     term = np.asarray(np.sum(terms, axis=axis % ndim, dtype=np.uint64))

@@ -23,7 +23,7 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc.ring import RING_DTYPE, SIGN_BIT, reverse_bit_index
 from offchain.mpc.runtime import Runtime, check_received, expect_arrays
-from offchain.mpc.shares import BooleanShare, _expand
+from offchain.mpc.shares import BooleanShare, expand_components
 from offchain.mpc.sharing import share_split_value
 
 _NOT_SIGN = np.uint64(~(1 << 63) & (2**64 - 1))
@@ -85,29 +85,6 @@ def _halves(words: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]
     high = np.right_shift(words, words.dtype.type(half))
     np.bitwise_and(high, mask, out=high)
     return low, high, half
-
-
-def msb_of_sum(runtime: Runtime, u_reversed: np.ndarray, v_reversed: np.ndarray) -> np.ndarray:
-    """Return the XOR sharing (uint8, 0/1) of ``msb(u + v mod 2**64)``.
-
-    ``u`` and ``v`` are XOR-shared uint64 words given in bit-index-reversed
-    order (:func:`offchain.mpc.ring.reverse_bit_index`, which the input
-    owners apply to their plaintext for free). ``msb(u + v) = u63 ^ v63 ^ c63``
-    where ``c63``, the carry into bit 63, is the group generate of bits
-    0..62, computed by a binary tree of (generate, propagate) merges (ABY3
-    §5.3 parallel-prefix adder, only the root kept). The reversed order makes every
-    tree level merge the high half of each word with its low half, so each
-    level works on words of half the width: traffic per element 8 + 8 + 4 +
-    2 + 2 + 2 + 1 bytes, 7 rounds.
-    """
-    (generate,) = and_many(runtime, [(u_reversed, v_reversed)])
-    propagate = np.bitwise_xor(u_reversed, v_reversed)
-    top_bit = np.right_shift(propagate.view(np.uint8)[..., 7::8], np.uint8(7))  # u63 ^ v63
-    # Bit 63 must pass the carry through unchanged: generate 0, propagate 1.
-    generate = np.bitwise_and(generate, _NOT_SIGN)
-    np.bitwise_and(propagate, _NOT_SIGN, out=propagate)
-    propagate = xor_public(runtime, propagate, SIGN_BIT)
-    return np.bitwise_xor(top_bit, _carry_tree(runtime, generate, propagate))
 
 
 def _carry_tree(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
@@ -183,8 +160,13 @@ def sign_of_split_sum(
     of ``p = u ^ v``. The generate ``g = u & v`` then needs one AND in which
     party 0's term is pure randomness: it is drawn from the PRG party 0
     shares with party 2, so party 0 sends nothing. Bit 63 is set to pass
-    the carry through (``g63 = 0``, ``p63 = 1``) and the tree of
-    :func:`msb_of_sum` finishes.
+    the carry through (``g63 = 0``, ``p63 = 1``), so ``msb(u + v) = u63 ^ v63 ^ c63``
+    where a binary tree of (generate, propagate) merges gives the carry
+    into bit 63 (ABY3 §5.3 parallel-prefix adder, only the root kept): thanks to
+    the bit-index reversal every tree level merges the high half of each word
+    with its low half, so each level works on words of half the width
+    (per element: 8 bytes for party 0's input or the generate term of parties
+    1 and 2, then 8 + 4 + 2 + 2 + 2 + 1 for the tree: 27 bytes at every party).
     """
     u_reversed = reverse_bit_index(u) if u is not None else None
     v_reversed = reverse_bit_index(v) if v is not None else None
@@ -287,8 +269,8 @@ def and_(x: BooleanShare, y: BooleanShare) -> BooleanShare:
         raise InputError(f"boolean shares have different word types {x.dtype} and {y.dtype}")
     ndim = max(x.ndim, y.ndim)
     shape = np.broadcast_shapes(x.shape, y.shape)
-    left = np.broadcast_to(_expand(x.components, ndim), (2, *shape))
-    right = np.broadcast_to(_expand(y.components, ndim), (2, *shape))
+    left = np.broadcast_to(expand_components(x.components, ndim), (2, *shape))
+    right = np.broadcast_to(expand_components(y.components, ndim), (2, *shape))
     (result,) = and_many(x.runtime, [(left.reshape(2, -1), right.reshape(2, -1))])
     return x._like(result.reshape((2, *shape)))
 

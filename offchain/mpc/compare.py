@@ -4,7 +4,7 @@ Comparison extracts the sign bit of ``z = x - y`` without decomposing ``x``
 and ``y`` into bits. Of ``z = z0 + z1 + z2``, party 0 knows ``u = z0 + z1``
 and parties 1 and 2 know ``v = z2``; party 0 shares ``u`` as boolean (one
 message), ``v`` is a free boolean sharing, and one carry computation gives
-``msb(u + v)`` (:func:`offchain.mpc.binary.msb_of_sum`, 7 rounds). Equality:
+``msb(u + v)`` (:func:`offchain.mpc.binary.sign_of_split_sum`, 7 rounds). Equality:
 ``z == 0`` iff ``u == -v``, i.e. iff every bit of ``~(u ^ -v)`` is 1 (an AND
 tree, 6 rounds). Both results are converted to arithmetic 0/1 by bit
 injection (2 rounds) so that they can be summed and multiplied.
@@ -15,8 +15,9 @@ Contracts: comparisons read values as signed and require ``|x - y| < 2**63``
 fixed-point inputs); ``*_bits`` variants return the boolean bit and skip
 the injection.
 
-Costs per element (rounds; bytes sent by the busiest party):
-less-than 10 rounds, about 43 bytes; equality 9 rounds, about 34 bytes.
+Costs per element (rounds; bytes sent by the busiest party): less-than 10
+rounds, 35 bytes (8 and 27 for the boolean bit); equality 9 rounds, 26 bytes
+(7 and 18 for the boolean bit).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ mod 2**64. Signed values use two's complement: the ring element ``u`` stands
 for ``u - 2**64`` when ``u >= 2**63``.
 
 Python integers never meet uint64 arrays directly (numpy refuses negative
-Python ints there); constants go through :func:`to_ring` or :func:`ring_constant`.
+Python ints there); constants go through :func:`to_ring` or ``np.uint64``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,6 @@ RING_BITS = 64
 RING_DTYPE = np.dtype(np.uint64)
 ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 SIGN_BIT = np.uint64(1 << 63)
-
-_UNSIGNED_BY_BITS = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
-
-
-def ring_constant(value: int) -> np.uint64:
-    """Return the ring element ``value mod 2**64`` as a numpy scalar."""
-    return np.uint64(int(value) % (1 << RING_BITS))
 
 
 def to_ring(values: object) -> np.ndarray:
@@ -70,14 +63,6 @@ def _python_ints_to_ring(array: np.ndarray) -> np.ndarray:
 def to_signed(ring_values: np.ndarray) -> np.ndarray:
     """Return ring elements read as signed two's-complement int64 (a view, no copy)."""
     return np.asarray(ring_values, dtype=RING_DTYPE).view(np.int64)
-
-
-def unsigned_dtype(bits: int) -> np.dtype:
-    """Return the numpy unsigned dtype of ``bits`` bits (8, 16, 32 or 64)."""
-    try:
-        return np.dtype(_UNSIGNED_BY_BITS[bits])
-    except KeyError:
-        raise InputError(f"no unsigned dtype of {bits} bits; use 8, 16, 32 or 64") from None
 
 
 def check_unsigned(array: np.ndarray, what: str) -> None:

@@ -8,8 +8,9 @@ the few primitives all protocols are built from:
   all three count the same rounds;
 * correlated randomness from the pairwise keys (Araki et al., CCS 2016):
   ``zero_sharing`` (three values summing to 0 mod 2**64, each unknown to the
-  party that will receive it), ``zero_xor_sharing`` (XOR to 0) and
-  ``random_components`` (a replicated sharing of a random value nobody knows).
+  party that will receive it), ``zero_xor_sharing`` (XOR to 0),
+  ``random_components`` (a replicated sharing of a random value nobody
+  knows) and ``draw_component`` (a component both its holders draw).
 
 Component convention (replicated sharing): a value ``x = x0 + x1 + x2``
 (or ``x0 ^ x1 ^ x2``); party ``i`` holds ``(x_i, x_{i+1})`` (indices mod 3),
@@ -120,10 +121,6 @@ class Runtime:
     def fractional_bits(self) -> int:
         """Fractional bits of fixed-point shares created by this runtime."""
         return self.config.fractional_bits
-
-    def relative(self, offset: int) -> int:
-        """Return the party ``offset`` places after this one (mod 3)."""
-        return (self.party + offset) % PARTIES
 
     @property
     def public_slot(self) -> int | None:
@@ -249,26 +246,6 @@ class Runtime:
         if self.party == (component - 1) % PARTIES:
             return self.prg_next.random(shape, dtype)
         return None
-
-    def single_component(
-        self, component: int, value: np.ndarray | None, like: np.ndarray
-    ) -> np.ndarray:
-        """Return ``[own, next]`` of the sharing whose component ``component`` is ``value``, others 0.
-
-        A value known to both holders of a component (parties ``component``
-        and ``component - 1``) is shared this way for free. The holders pass
-        ``value``; the third party passes None and gets zeros shaped and typed
-        like ``like``.
-        """
-        out = np.zeros((2, *like.shape), dtype=like.dtype)
-        slot = self.slot_of_component(component)
-        if slot is not None:
-            if value is None:
-                raise InputError(
-                    f"party {self.party} holds component {component} and must pass its value"
-                )
-            out[slot] = value
-        return out
 
     def __repr__(self) -> str:
         return (

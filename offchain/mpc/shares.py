@@ -9,6 +9,10 @@ Each object holds this party's two components as one array of shape
 ``(2, *shape)``: ``components[0]`` is ``x_i`` (own), ``components[1]`` is
 ``x_{i+1}`` (next), where ``i`` is the party number.
 
+Components are never modified in place: operations return new shares, and
+the components of protocol results are read-only (part of them was sent to
+a peer, which may still be reading that memory in-process).
+
 Local operations (no communication) are methods here; anything interactive
 is a protocol function in its own module (``arithmetic.mul``,
 ``binary.and_``, ``compare.less_than``...), which the operators call:
@@ -33,7 +37,7 @@ def _index_tuple(index: Any) -> tuple:
     return index if isinstance(index, tuple) else (index,)
 
 
-def _expand(components: np.ndarray, ndim: int) -> np.ndarray:
+def expand_components(components: np.ndarray, ndim: int) -> np.ndarray:
     """View ``(2, *shape)`` components with singleton axes so they broadcast as ``ndim``-D values."""
     missing = ndim - (components.ndim - 1)
     if missing <= 0:
@@ -162,7 +166,9 @@ class ArithmeticShare(Share):
 
     def _add_public(self, public: np.ndarray) -> Any:
         shape = np.broadcast_shapes(self.shape, public.shape)
-        components = np.array(np.broadcast_to(_expand(self.components, len(shape)), (2, *shape)))
+        components = np.array(
+            np.broadcast_to(expand_components(self.components, len(shape)), (2, *shape))
+        )
         slot = self.runtime.public_slot
         if slot is not None:
             components[slot] += public
@@ -173,7 +179,10 @@ class ArithmeticShare(Share):
     def _combine(self, other: ArithmeticShare, subtract: bool) -> Any:
         self._check_same_runtime(other)
         ndim = max(self.ndim, other.ndim)
-        left, right = _expand(self.components, ndim), _expand(other.components, ndim)
+        left, right = (
+            expand_components(self.components, ndim),
+            expand_components(other.components, ndim),
+        )
         components = np.subtract(left, right) if subtract else np.add(left, right)
         return self._like(components)
 
@@ -383,7 +392,9 @@ class BooleanShare(Share):
 
     def _xor_public(self, public: np.ndarray) -> BooleanShare:
         shape = np.broadcast_shapes(self.shape, public.shape)
-        components = np.array(np.broadcast_to(_expand(self.components, len(shape)), (2, *shape)))
+        components = np.array(
+            np.broadcast_to(expand_components(self.components, len(shape)), (2, *shape))
+        )
         slot = self.runtime.public_slot
         if slot is not None:
             components[slot] ^= public
@@ -394,7 +405,10 @@ class BooleanShare(Share):
             self._check_same_runtime(other)
             ndim = max(self.ndim, other.ndim)
             return self._like(
-                np.bitwise_xor(_expand(self.components, ndim), _expand(other.components, ndim))
+                np.bitwise_xor(
+                    expand_components(self.components, ndim),
+                    expand_components(other.components, ndim),
+                )
             )
         if isinstance(other, Share):
             return NotImplemented
@@ -414,7 +428,7 @@ class BooleanShare(Share):
             return NotImplemented
         public = self._public(other)
         ndim = max(self.ndim, public.ndim)
-        return self._like(np.bitwise_and(_expand(self.components, ndim), public))
+        return self._like(np.bitwise_and(expand_components(self.components, ndim), public))
 
     __rand__ = __and__
 

@@ -18,31 +18,36 @@ probability: 0 within the range.
 **Protocol** (roles rotate per call: helper H, openers A = H+1, B = H+2).
 The parties hold additive terms ``z_H + z_A + z_B = X``.
 
-1. H and A draw ``r_A`` from their PRG, H and B draw ``r_B``; so
-   ``r = r_A + r_B`` is uniform in Z_2^64, known to H only. H computes
-   ``t = r >> s`` and ``m = msb(r)`` and shares them between A and B:
-   A's halves come from the H–A PRG, H sends B's halves ``t - t_A``,
-   ``m - m_A``. A and B exchange ``z_A + r_A + 2**62`` and ``z_B + r_B``
-   (and receive ``z_H`` from H when it is not already folded into ``z_B``),
-   so both learn ``c = X + 2**62 + r``. (One round.)
-2. With ``x' = X + 2**62`` in ``[0, 2**63)``, ``x' + r`` wraps past 2**64
-   exactly when ``msb(r) = 1`` and ``msb(c) = 0``, hence
-   ``x' >> s = (c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) + carry``
+1. H and A draw ``r_A`` from their PRG, H and B draw ``r_B``; when H's
+   term must travel, H also draws ``rho`` privately and sends ``z_H + rho``
+   to both openers (otherwise ``z_H = 0``: its value is already in B's
+   term). A and B exchange ``z_A + r_A`` and ``z_B + r_B``, so both learn
+   ``c = X + r`` with ``r = r_A + r_B (+ rho)`` uniform and known to H only.
+   Writing ``c = x' + r'`` with ``x' = X + 2**62`` and ``r' = r - 2**62``,
+   H computes ``t = r' >> s`` and ``m = msb(r')`` and shares them between
+   A and B: A's halves come from the H–A PRG, H sends B's halves
+   ``t - t_A + 2**(62-s)`` (B's half also carries the public offset) and
+   ``m - m_A`` (``m`` only matters mod ``2**s``: it travels in the smallest
+   word holding ``s`` bits). (One round.)
+2. With ``x'`` in ``[0, 2**63)``, ``x' + r'`` wraps past 2**64 exactly when
+   ``msb(r') = 1`` and ``msb(c) = 0``, hence
+   ``x' >> s = (c >> s) - (r' >> s) + 2**(64-s) * m * (1 - msb(c)) + carry``
    with ``carry`` in {0, 1} from the low ``s`` bits. A and B each compute
-   their half of this (public ``c`` terms go to A), subtract the offset
-   ``2**(62-s)``, and re-share the result into replicated form: the H–B
-   and H–A components come from their PRGs, A and B exchange the masked
-   remainder of the third. (One round.)
+   their half of this minus ``2**(62-s)`` (``c >> s`` at A), and re-share
+   the result into replicated form: the H–B and H–A components come from
+   their PRGs, A and B exchange the masked remainder of the third. (One round.)
 
-**Who learns what.** H receives nothing. A sees ``c`` masked by ``r_B``
-(uniform, unknown to A), ``z_B + r_B``, ``z_H`` (masked by the zero
-sharing when it travels) and the round-2 remainder masked by the H–B
-component; B symmetrically. No party learns both ``c`` and ``r``. ``m``'s
-halves enter multiplied by ``2**(64-s)``, so only their low ``s`` bits matter.
+**Who learns what.** H receives nothing. A sees ``c`` masked by
+``r_B (+ rho)`` (uniform, unknown to A), ``z_B + r_B``, ``z_H + rho`` and
+the round-2 remainder masked by the H–B component; B symmetrically. No
+party learns both ``c`` and ``r``. Terms are passed unmasked
+(:func:`offchain.mpc.arithmetic.raw_product_terms`): everything that
+travels is masked here.
 
 Costs: truncation of a replicated share: 2 rounds, A and B send 2 words per
-element, H 2. Fused with a multiplication (:func:`mul_truncate`): 2 rounds
-in total, A and B send 2 words, H sends 4 (``z_H`` to both, ``t_B``, ``m_B``).
+element, H 1 and a fraction. Fused with a multiplication
+(:func:`mul_truncate`): 2 rounds in total, A and B send 2 words, H 3 and a
+fraction (``z_H + rho`` to both, ``t_B``, ``m_B``).
 """
 
 from __future__ import annotations
@@ -129,14 +134,17 @@ def _truncate_flat(
         if helper_term_travels:
             # The helper's term goes to both openers, hidden by randomness only the helper knows.
             private = runtime.prg_private.random(shape)
-            np.add(mask, private, out=private)  # r = r_A + r_B + rho, the mask of c
-            masked_term = np.add(term, private)
-            np.subtract(masked_term, mask, out=masked_term)  # term + rho
-            mask = private
+            masked_term = np.add(term, private)  # term + rho
+            np.add(mask, private, out=mask)  # r = r_A + r_B + rho
             sends[opener_a] = [masked_term]
+        # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
+        # so the openers never add it; and it adds B's share of the public -2**(62-s) to t_B.
+        np.subtract(mask, _OFFSET, out=mask)
         high = np.right_shift(mask, shift_u)
         np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
-        msb = np.right_shift(mask, _MSB_SHIFT).astype(half_dtype)
+        np.add(high, _OFFSET >> shift_u, out=high)
+        top_byte = mask.view(np.uint8)[..., 7::8]
+        msb = np.right_shift(top_byte, np.uint8(7)).astype(half_dtype)
         np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
         components = np.empty((2, *shape), dtype=RING_DTYPE)
         runtime.prg_next.fill(components[1, ...])  # component A, shared with A
@@ -149,7 +157,6 @@ def _truncate_flat(
     if party == opener_a:
         masked = runtime.prg_previous.random(shape)  # r_A
         np.add(masked, term, out=masked)
-        np.add(masked, _OFFSET, out=masked)
         high_half = runtime.prg_previous.random(shape)  # t_A
         msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
         components = np.empty((2, *shape), dtype=RING_DTYPE)
@@ -209,8 +216,9 @@ def _opened_half(
 ) -> np.ndarray:
     """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
 
-    ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``; the
-    public terms are added by opener A only. Reuses ``opened``'s memory.
+    ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``: the
+    ``c >> s`` term is added by opener A only; ``-2**(62-s)`` is already in
+    B's half of ``r >> s`` (the helper put it there). Reuses ``opened``'s memory.
     """
     no_wrap = np.right_shift(opened, _MSB_SHIFT)
     np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
@@ -220,7 +228,6 @@ def _opened_half(
     if public_part:
         np.right_shift(opened, shift, out=opened)
         np.add(no_wrap, opened, out=no_wrap)
-        np.subtract(no_wrap, np.uint64(1 << OFFSET_BITS) >> shift, out=no_wrap)
     return no_wrap
 
 

@@ -15,7 +15,8 @@ Set-up of one connection, dialer D to listener L::
                               is pinned for none of the parties L expects to dial it
             TLS 1.3 handshake, D client and L server, both presenting certificates
     D → L   hello (in TLS)    "HELO", direction, D's party, L's party as D expects, session id
-    L → D   reply (in TLS)    "RPLY", status, L's party, L's session id
+                              or, to a node's port (``router.py``), "SRVC", service name, job id
+    L → D   reply (in TLS)    "RPLY", status (:class:`ReplyStatus`), L's party, L's session id
 
 Pinning, both ways:
 
@@ -42,7 +43,14 @@ peer, so that anyone able to reach its port cannot abort a session by
 connecting; if its deadline passes it raises ``PeerAuthenticationFailed`` when
 it refused a key, ``PeerTimeout`` otherwise, listing what it refused.
 Dialers retry refused or failed TCP connections with exponential backoff
-until the deadline, so parties may start in any order.
+until the deadline, so parties may start in any order; they also retry a
+node listener's ``UNKNOWN_SESSION`` (the peer node has not opened the
+session yet) and raise ``SessionMismatch`` if it is still unknown at the
+deadline.
+
+The steps are functions shared by the two kinds of listener: the
+single-session :class:`Acceptor` of ``TlsTransport.connect`` and the node
+listener of ``router.py``.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ class _SessionRegistration:
         self.deadline = deadline
         self.started = time.monotonic()
         self._wanted = {(dialer, direction) for dialer in self.dialers for direction in Direction}
-        self._connections: dict[tuple[int, Direction], ssl.SSLSocket] = {}
+        # None marks a slot reserved while the dialer is told it is accepted.
+        self._connections: dict[tuple[int, Direction], ssl.SSLSocket | None] = {}
         self._refusals: list[str] = []
         self._authentication_refused = False
         self._changed = threading.Condition()
@@ -188,7 +189,8 @@ class _SessionRegistration:
                     connections = None
                     missing = sorted(self._wanted - complete)
                     break
-                self._changed.wait(remaining)
+                # Bounded: Condition.wait refuses an infinite timeout.
+                self._changed.wait(min(remaining, 3600.0))
         if connections is not None:
             self.listener._forget(self)
             return connections
@@ -326,6 +328,12 @@ class NodeListener:
                     f"within {timeout:g} s"
                 )
             return list(self._exchanges)
+
+    @property
+    def sessions_being_set_up(self) -> list[bytes]:
+        """The ids of the sessions registered here that still wait for connections."""
+        with self._lock:
+            return sorted(self._sessions)
 
     @property
     def services(self) -> list[str]:

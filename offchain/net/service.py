@@ -82,6 +82,8 @@ DEFAULT_SERVICE_TIMEOUT_SECONDS = 60.0
 MAX_METADATA_BYTES = 1 << 20
 # Longer handler error messages are cut before they are sent.
 _MAX_ERROR_MESSAGE_CHARS = 4000
+# Messages at least this large are hashed alongside sending rather than after it.
+_HASH_ALONGSIDE_BYTES = 1 << 20
 _INTERNAL_ERROR = "the node failed while serving the request; its log has the details"
 # In an exchange's link transcript the caller is party 0 and the node party 1.
 _CALLER, _NODE = 0, 1
@@ -162,8 +164,7 @@ def call_service(
     sent, received = new_direction_hash(), new_direction_hash()
     try:
         tls.settimeout(None)
-        write_segments(tls, data_frame_segments(request)[0])
-        update_with_message(sent, request)
+        _send_hashing(tls, request, sent)
         frame = read_frame(tls, max_message_bytes=max_reply_bytes, transcript=received)
         if frame.kind is not FrameKind.DATA:
             raise TransportError(f"{where} answered {name!r} with a {frame.kind.name} frame instead of a reply")
@@ -281,8 +282,7 @@ def answer_request(
     metadata, arrays = split_message(frame.arrays, "request")
     envelope, handler_arrays = _run_handler(handler, hello, member, metadata, arrays)
     reply = [metadata_array(envelope), *handler_arrays]
-    write_segments(tls, data_frame_segments(reply)[0])
-    update_with_message(sent, reply)
+    _send_hashing(tls, reply, sent)
     digest = link_digest(_NODE, _CALLER, sent.digest(), received.digest())
     tls.sendall(control_frame(FrameKind.TRANSCRIPT, digest))
     outcome = envelope["status"] if envelope["status"] == "ok" else envelope["type"]
@@ -339,6 +339,25 @@ def _run_handler(
         logger.exception("service %s, job %d, member %s failed", hello.name, hello.job_id, member)
         error_type, message = type(error).__name__, _INTERNAL_ERROR
     return {"status": "error", "type": error_type, "message": message}, []
+
+
+def _send_hashing(tls: ssl.SSLSocket, arrays: list[np.ndarray], state) -> None:
+    """Send ``arrays`` as a DATA frame and feed them into the transcript ``state``.
+
+    Large messages are hashed in another thread while TLS encrypts and sends
+    them (SHA-256 and OpenSSL both release the GIL), so hashing adds no time
+    on a machine with a core to spare.
+    """
+    if sum(array.nbytes for array in arrays) < _HASH_ALONGSIDE_BYTES:
+        write_segments(tls, data_frame_segments(arrays)[0])
+        update_with_message(state, arrays)
+        return
+    hasher = threading.Thread(target=update_with_message, args=(state, arrays), name="unseen-service-hash")
+    hasher.start()
+    try:
+        write_segments(tls, data_frame_segments(arrays)[0])
+    finally:
+        hasher.join()
 
 
 def metadata_array(metadata: Mapping[str, Any]) -> np.ndarray:

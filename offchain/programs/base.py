@@ -14,6 +14,23 @@ data owner    ``plan`` (re-derive and compare with the chain),
 compute node  ``plan``, ``compute`` (at each of the three parties, on shares)
 ============  ===========================================================
 
+Programs evaluated at the owner (``Plan.evaluated_at_owner``, the PUBLISH
+kind: compute moved to the data, no MPC) replace ``owner_inputs`` /
+``requester_inputs`` / ``compute`` with two calls of
+:class:`OwnerEvaluatedProgram`:
+
+============  ===========================================================
+role          calls
+============  ===========================================================
+requester     ``plan``, ``run_request`` (private run parameters and the
+              ``subject`` / ``purpose`` / ``params_hash`` of the job
+              request), ``decode``
+owner's node  ``plan``, ``evaluate_at_owner`` (the single compute node:
+              checks the parameters against the job, evaluates on its
+              plaintext, returns the validated outputs, the input
+              commitment and the receipt it posts on chain)
+============  ===========================================================
+
 Everything a program needs to know about datasets comes through the
 :class:`Catalog` seam (the chain layer implements it; tests use an
 in-memory one), so programs live in layer 3 and never import the chain.
@@ -43,9 +60,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from eth_utils import keccak
 
 from offchain.data.schema import Schema
 from offchain.data.store import LocalStore
@@ -181,6 +199,9 @@ class Plan:
     disclosures: tuple[Disclosure, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)  # parsed public parameters
     owner_secrets: tuple[OwnerSecret, ...] = ()
+    # True: no MPC; the owner of the single input evaluates the program on its plaintext
+    # (OwnerEvaluatedProgram.evaluate_at_owner) and is the job's only compute node.
+    evaluated_at_owner: bool = False
 
     def explain(self) -> str:
         """Return the plan as text: steps, where each runs, and who learns what."""
@@ -230,6 +251,69 @@ class JobProgram(Protocol):
     def decode(self, plan: Plan, outputs: Mapping[str, np.ndarray]) -> Any:
         """At the requester: turn the revealed outputs into the user's result."""
         ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of a plan evaluated at the owner, as the requester prepares it.
+
+    ``parameters`` are private canonical bytes (for PUBLISH: the data
+    subject's identity and salt, the run's arguments, a random nonce), sent
+    by the requester to the owner's node only, over the authenticated link.
+    ``subject``, ``purpose`` and ``params_hash`` are the ``JobRequest``
+    fields of the same names: the chain records them, and the owner's node
+    rebuilds this object from the delivered bytes and the job record, so
+    ``evaluate_at_owner`` can check that the two agree.
+    """
+
+    parameters: bytes
+    subject: bytes
+    purpose: bytes
+    params_hash: bytes
+
+
+@dataclass(frozen=True)
+class OwnerEvaluation:
+    """What the owner's node gets from one evaluation, all of it checked.
+
+    ``outputs``: the declared outputs, validated against their schema, as
+    arrays in ``plan.outputs`` order (the result payload, served to the
+    recipient only). ``input_commitment`` and ``rows_used`` are the
+    arguments of ``Jobs.commitInput``; ``receipt`` is the transcript hash
+    of ``Jobs.commitResult``. Both hashes hide what they bind (they include
+    the run's secret nonce). ``usage`` reports steps, rows and seconds, for
+    logs.
+    """
+
+    outputs: Mapping[str, np.ndarray]
+    input_commitment: bytes
+    rows_used: int
+    receipt: bytes
+    usage: Mapping[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class OwnerEvaluatedProgram(JobProgram, Protocol):
+    """A job program whose plans are evaluated at the data owner (``Plan.evaluated_at_owner``)."""
+
+    def run_request(self, plan: Plan, private: Mapping[str, Any]) -> RunRequest:
+        """At the requester: turn private run parameters into the request of one run."""
+        ...
+
+    def evaluate_at_owner(self, plan: Plan, store: LocalStore, run: RunRequest) -> OwnerEvaluation:
+        """At the owner's node: check ``run`` binds to the job, evaluate on plaintext, validate.
+
+        Raises ``PolicyViolation`` when the parameters do not match the job's
+        subject, purpose or parameter hash, and ``SandboxError`` when the
+        program fails, exceeds a limit, or produces an output outside its
+        declared schema (nothing is released then).
+        """
+        ...
+
+
+def program_hash(text: str) -> bytes:
+    """Return the program hash the chain records and owners approve: keccak256 of the UTF-8 text."""
+    return keccak(text.encode("utf-8"))
 
 
 def canonical_program_text(program: str, version: int, parameters: Mapping[str, Any]) -> str:

@@ -24,7 +24,13 @@ from offchain.mpc.program import PerParty, RunResult
 from offchain.mpc.runtime import EngineConfig, Runtime
 from offchain.mpc.sharing import SharePayload, deal, receive_input
 from offchain.net.local import run_local
-from offchain.programs.base import JobProgram, Plan, SharedArray
+from offchain.programs.base import (
+    JobProgram,
+    OwnerEvaluatedProgram,
+    OwnerEvaluation,
+    Plan,
+    SharedArray,
+)
 
 
 def deal_arrays(
@@ -85,21 +91,38 @@ def agree_owner_secrets(plan: Plan) -> list[dict[str, bytes]]:
     return held
 
 
+def _evaluate_at_owner_locally(
+    program: JobProgram, plan: Plan, store: LocalStore, private: Mapping[str, Any]
+) -> tuple[Any, OwnerEvaluation]:
+    """Requester prepares the run, the owner evaluates it, the requester decodes the outputs."""
+    if not isinstance(program, OwnerEvaluatedProgram):
+        raise InputError(
+            f"plan of {plan.program} is evaluated at the owner, but the program has no "
+            "run_request / evaluate_at_owner"
+        )
+    run = program.run_request(plan, private)
+    evaluation = program.evaluate_at_owner(plan, store, run)
+    return program.decode(plan, evaluation.outputs), evaluation
+
+
 def run_program_locally(
     program: JobProgram,
     plan: Plan,
     stores: Sequence[LocalStore],
     private: Mapping[str, Any] | None = None,
     config: EngineConfig | None = None,
-) -> tuple[Any, RunResult]:
+) -> tuple[Any, RunResult | OwnerEvaluation]:
     """Run ``plan`` with ``stores[i]`` as the database of the owner of input ``i``.
 
     Returns the decoded result and the compute parties' run record (rounds,
-    bytes, transcripts).
+    bytes, transcripts) — or, for a plan evaluated at the owner, the
+    owner's :class:`~offchain.programs.base.OwnerEvaluation` (no MPC runs).
     """
     config = config or EngineConfig()
     if len(stores) != len(plan.inputs):
         raise InputError(f"plan has {len(plan.inputs)} inputs but {len(stores)} stores were given")
+    if plan.evaluated_at_owner:
+        return _evaluate_at_owner_locally(program, plan, stores[0], private or {})
     per_party_payloads: list[dict[str, dict[str, SharePayload]]] = [{}, {}, {}]
     secrets = agree_owner_secrets(plan)
     for index, store in enumerate(stores):

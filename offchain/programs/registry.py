@@ -67,9 +67,16 @@ def _load_builtin_programs() -> None:
 def _register_builtin_programs() -> None:
     # Built-in programs are listed here explicitly as they land.
     from offchain.lending.program import MultiLendingProgram
+    from offchain.ml.programs import LogisticPredict, LogisticTrain
+    from offchain.publish.program import PublishProgram
+    from offchain.script.program import ScriptProgram
     from offchain.sql.program import SqlProgram
     from offchain.stats.program import StatisticsProgram
 
     register(StatisticsProgram())
     register(MultiLendingProgram())
     register(SqlProgram())
+    register(LogisticTrain())
+    register(LogisticPredict())
+    register(PublishProgram())
+    register(ScriptProgram())

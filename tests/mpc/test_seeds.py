@@ -51,3 +51,20 @@ def test_key_material_is_not_printed():
 def test_short_session_ids_are_refused():
     with pytest.raises(InputError, match="at least 16 bytes"):
         run_local(_keys, b"short")
+
+
+def _random_and_pairs(runtime):
+    from offchain.mpc import ArithmeticShare
+
+    shared = ArithmeticShare(runtime, runtime.random_components((64,))).reveal()
+    with_next = runtime.prg_with(runtime.next_party).random(4)
+    with_previous = runtime.prg_with(runtime.previous_party).random(4)
+    return shared, with_next, with_previous
+
+
+def test_random_sharings_agree_and_pair_streams_match():
+    results = run_local(_random_and_pairs).results
+    assert all(np.array_equal(results[0][0], r[0]) for r in results)  # one consistent random value
+    assert np.unique(results[0][0]).size > 60  # and it is random
+    for party in range(3):
+        assert np.array_equal(results[party][1], results[(party + 1) % 3][2])

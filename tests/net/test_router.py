@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import socket
@@ -22,6 +23,8 @@ from offchain.errors import (
     TransportError,
 )
 from offchain.mpc.program import run_party
+from offchain.net import framing, service
+from offchain.net.handshake import client_context
 from offchain.net.identity import NodeIdentity
 from offchain.net.router import NodeListener, call_service, open_session, session_transcript
 from tests.mpc.helpers import dealt
@@ -35,14 +38,22 @@ def members_by_fingerprint() -> dict[bytes, str]:
     return {identity.fingerprint: member for identity, member in zip(identities(3), MEMBERS, strict=True)}
 
 
-@pytest.fixture
-def nodes():
+@contextlib.contextmanager
+def started_nodes(**options):
     """Three started node listeners whose ``authorize`` knows the three members."""
     known = members_by_fingerprint()
-    listeners = [NodeListener(identity, "127.0.0.1:0", known.get).start() for identity in identities(3)]
-    yield listeners
-    for listener in listeners:
-        listener.close()
+    listeners = [NodeListener(identity, "127.0.0.1:0", known.get, **options).start() for identity in identities(3)]
+    try:
+        yield listeners
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+@pytest.fixture
+def nodes():
+    with started_nodes() as listeners:
+        yield listeners
 
 
 def peers_of(listeners, party: int) -> dict[int, tuple[str, bytes]]:
@@ -54,6 +65,8 @@ def peers_of(listeners, party: int) -> dict[int, tuple[str, bytes]]:
 
 
 def echo(member, metadata, arrays):
+    if any(array.flags.writeable for array in arrays):
+        raise InputError("a handler must receive read-only arrays")
     return {"member": member, "metadata": metadata}, [np.asarray(array) for array in arrays]
 
 
@@ -208,6 +221,21 @@ def test_authorization_that_fails_for_a_moment_makes_the_caller_retry_not_give_u
     assert metadata["member"] == "0xAlpha" and len(attempts) == 3
 
 
+def test_a_malformed_request_is_refused_and_the_node_keeps_serving(nodes):
+    nodes[1].register_service("echo", echo)
+    caller = identities(1)[0]
+    tls = service._open_exchange(
+        caller, client_context(caller), nodes[1].address, nodes[1].identity.fingerprint, "echo", 7, 5.0, "node 1"
+    )
+    with tls:
+        # A message that does not open with its JSON metadata.
+        framing.write_segments(tls, framing.data_frame_segments([np.arange(3)])[0])
+        with pytest.raises(TransportError, match="connection ended"):
+            framing.read_frame(tls, max_message_bytes=1 << 20)
+    assert "does not open with its JSON metadata" in nodes[1].refusals[-1].reason
+    assert call(nodes[1]).metadata["member"] == "0xAlpha"
+
+
 def test_a_request_above_the_nodes_limit_ends_the_exchange_with_an_error():
     caller, node = identities(2)
     with NodeListener(node, "127.0.0.1:0", lambda fingerprint: "0xAlpha", max_request_bytes=1000) as listener:
@@ -352,6 +380,21 @@ def test_a_session_registered_after_its_peer_dialed_is_held_not_refused(nodes, c
     assert not [record for record in caplog.records if "no session" in record.getMessage()]
 
 
+def test_a_session_registered_after_the_hold_is_reached_by_the_dialers_retries(caplog):
+    def party_1_late():
+        time.sleep(0.5)
+        return run_session(nodes, b"later", 1, exchange_party_numbers)
+
+    with started_nodes(session_hold=0.05) as nodes, caplog.at_level(logging.INFO, logger="offchain.net.router"):
+        outcomes = in_threads(
+            lambda: run_session(nodes, b"later", 0, exchange_party_numbers),
+            party_1_late,
+            lambda: run_session(nodes, b"later", 2, exchange_party_numbers),
+        )
+    assert len({transcript for _, transcript, _ in outcomes}) == 1
+    assert [record for record in caplog.records if "no session 'later' open" in record.getMessage()]
+
+
 def test_a_session_never_opened_at_the_peer_is_refused_with_session_mismatch():
     dialer, node = identities(2)
     known = members_by_fingerprint()
@@ -367,6 +410,10 @@ def test_a_dialer_whose_key_is_not_pinned_for_its_party_is_refused_at_both_ends(
     impostor = NodeIdentity.generate("impostor")
 
     def party_0_as_impostor():
+        # Once the others wait for it: a refusal before a session exists is not that session's.
+        give_up = time.monotonic() + 30
+        while not all(listener.sessions_being_set_up for listener in nodes[1:]) and time.monotonic() < give_up:
+            time.sleep(0.01)
         own = NodeListener(impostor, "127.0.0.1:0", lambda fingerprint: None).start()
         try:
             return open_session(own, b"job-1", 0, peers_of(nodes, 0), 10.0, connect_timeout=1.5)

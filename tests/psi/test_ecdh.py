@@ -161,7 +161,9 @@ def test_a_malformed_batch_is_a_protocol_error():
         transport.send(0, [np.array([ecdh.KIND_HELLO, 0, 0]), hello])
         transport.recv(0)
         transport.send(0, [np.array([ecdh.KIND_BLINDED, 0, 2]), np.zeros((2, 31), np.uint8)])
-        return None
+        # Stay connected until party 0 gives up, so it fails on the bad batch, not on a closed link.
+        while True:
+            transport.recv(0)
 
     with pytest.raises(PsiProtocolError, match=r"expected uint8 \(2, 32\)"):
         run_parties([lambda transport: ecdh_psi(transport, 1, [1, 2, 3], workers=0), bad_peer])
