@@ -31,6 +31,7 @@ Steps of :meth:`Requester.run`:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -44,7 +45,7 @@ import numpy as np
 from eth_utils import keccak, to_checksum_address
 
 from offchain.chain import abi as abi_codec
-from offchain.chain.client import ChainClient, JobRequest
+from offchain.chain.client import ZERO_HASH, ChainClient, JobRequest
 from offchain.chain.models import JobStatus, MemberStatus
 from offchain.chain.rpc import Rpc, to_int
 from offchain.chain.signer import Signer
@@ -60,12 +61,13 @@ from offchain.errors import (
     ShareMismatch,
     TransportError,
 )
+from offchain.ml.programs import LogisticPredict
 from offchain.mpc.opening import reconstruct
 from offchain.mpc.sharing import SharePayload, deal
 from offchain.net.identity import NodeIdentity
 from offchain.net.service import call_service
 from offchain.node.catalog import ChainCatalog
-from offchain.node.jobspec import JOB_ENGINE, check_plan_matches, job_inputs, program_hash
+from offchain.node.jobspec import JOB_ENGINE, check_plan_matches, expected_program_hash, job_inputs
 from offchain.node.payloads import (
     flatten_payloads,
     result_bytes,
@@ -74,7 +76,7 @@ from offchain.node.payloads import (
 )
 from offchain.node.watcher import read_job_description
 from offchain.programs import registry
-from offchain.programs.base import JobProgram, Plan
+from offchain.programs.base import JobProgram, Plan, RunRequest
 
 log = logging.getLogger("unseen.client")
 
@@ -117,8 +119,8 @@ class JobOutcome:
 
     @property
     def transcripts_agree(self) -> bool:
-        """Whether the three compute nodes committed the same session transcript."""
-        return len(set(self.transcripts.values())) == 1 and len(self.transcripts) == 3
+        """Whether the compute nodes committed the same session transcript (one node: its receipt)."""
+        return len(set(self.transcripts.values())) == 1
 
 
 def default_service_call(identity: NodeIdentity, endpoint: str, fingerprint: bytes, service: str, job_id: int,
@@ -233,15 +235,32 @@ class Requester:
 
     def build_request(self, plan: Plan, *, compute_nodes: Sequence[str] | None = None,
                       recipient: str | None = None, deadline_seconds: int = DEFAULT_DEADLINE_SECONDS,
-                      fee_cap: int | None = None) -> JobRequest:
-        """The ``JobRequest`` of ``plan``, with the fee cap quoted unless given."""
-        nodes = tuple(to_checksum_address(n) for n in (compute_nodes or self.choose_compute_nodes(plan)))
+                      fee_cap: int | None = None, run: RunRequest | None = None) -> JobRequest:
+        """The ``JobRequest`` of ``plan``, with the fee cap quoted unless given.
+
+        Compute nodes by default: the owner alone for a plan evaluated at the
+        owner; the training job's nodes, in order, for a predict job (only they
+        hold the model); else :meth:`choose_compute_nodes`. ``run`` gives a
+        PUBLISH job its subject, purpose and parameter hash.
+        """
+        program = registry.get(plan.program)
+        if compute_nodes:
+            chosen = compute_nodes
+        elif plan.evaluated_at_owner:
+            chosen = (plan.inputs[0].dataset.owner,)
+        elif isinstance(program, LogisticPredict):
+            chosen = training_nodes(self.client, plan.parameters["spec"].card)
+        else:
+            chosen = self.choose_compute_nodes(plan)
+        nodes = tuple(to_checksum_address(n) for n in chosen)
         now = _chain_now(self.client)
         request = JobRequest(
-            kind=plan.kind, program_hash=program_hash(plan.text), program=plan.text,
+            kind=plan.kind, program_hash=expected_program_hash(program, plan), program=plan.text,
             inputs=job_inputs(plan), compute_nodes=nodes,
             result_recipient=to_checksum_address(recipient or self.address),
             deadline=now + deadline_seconds, fee_cap=0,
+            subject=run.subject if run else ZERO_HASH, purpose=run.purpose if run else ZERO_HASH,
+            params_hash=run.params_hash if run else ZERO_HASH,
         )
         if fee_cap is None:
             fee_cap = self.client.jobs.quote(self.address, request)
@@ -360,6 +379,38 @@ class Requester:
                 ) from error
         return outputs
 
+    def fetch_evaluated(self, job_id: int, request: JobRequest, plan: Plan, run: RunRequest) -> dict[str, np.ndarray]:
+        """Fetch the outputs of a job evaluated at its owner; check commitment and receipt; dispute on mismatch.
+
+        The owner commits ``keccak(outputs ‖ nonce)`` and a receipt binding
+        the program, the run's parameters, its input commitment and the
+        outputs (``offchain.publish.program.verify_receipt``).
+        """
+        from offchain.publish.program import verify_receipt
+
+        owner = request.compute_nodes[0]
+        commitments = job_commitments(self.client, job_id)
+        metadata, arrays = self._call(owner, "fetch-result", job_id, {}, [])
+        names = list(metadata.get("names", []))
+        nonce = bytes.fromhex(metadata.get("nonce", ""))
+        expected = [output.name for output in plan.outputs]
+        outputs = dict(zip(names, arrays, strict=False))
+        commitment, receipt = commitments.results.get(0, (b"", b""))
+        input_commitment = commitments.inputs.get(0, (b"", 0))[0]
+        honest = (names == expected and len(arrays) == len(names) and len(nonce) == 32
+                  and result_commitment(result_bytes(names, arrays), nonce) == commitment
+                  and verify_receipt(plan, run, outputs, input_commitment, receipt))
+        if not honest:
+            self._dispute(job_id, owner, {
+                "reason": "the outputs do not match the owner's result commitment or receipt",
+                "names": names, "expected_names": expected, "commitment": "0x" + commitment.hex(),
+                "receipt": "0x" + receipt.hex(), "payload_keccak": keccak(result_bytes(names, arrays)).hex(),
+            })
+            raise CommitmentMismatch(
+                f"job {job_id}: the outputs {self._name(owner)} delivered do not match its commitments on "
+                "chain; a dispute naming it was recorded", job_id, owner)
+        return outputs
+
     def finalize(self, job_id: int) -> tuple[int, int, dict[str, int], str]:
         """Finalize (pay); return (charged, refund, payouts by member, tx hash)."""
         receipt = self.client.jobs.finalize(job_id).transact()
@@ -393,14 +444,19 @@ class Requester:
 
         program, plan = self.plan(text)
         self.precheck(plan)
-        request = self.build_request(plan, compute_nodes=compute_nodes, deadline_seconds=deadline_seconds)
+        run = program.run_request(plan, private or {}) if plan.evaluated_at_owner else None
+        request = self.build_request(plan, compute_nodes=compute_nodes, deadline_seconds=deadline_seconds, run=run)
         lap("plan")
         job_id, block = self.submit(request)
         lap("request")
         _, pinned = self.plan(text, block=block)
-        check_plan_matches(pinned, read_job_description(self.client, job_id))
+        check_plan_matches(pinned, read_job_description(self.client, job_id), program)
         try:
-            self.deal_private(job_id, request, program, pinned, private or {})
+            if run is not None:
+                self._call(request.compute_nodes[0], "deliver-run", job_id, {},
+                           [np.frombuffer(run.parameters, dtype=np.uint8).copy()])
+            else:
+                self.deal_private(job_id, request, program, pinned, private or {})
         except ServiceRefused:
             if self.client.jobs.status(job_id) is JobStatus.DECLINED:  # refused because a participant declined
                 raise JobDeclined(f"job {job_id} was declined: {self._decline_reason(job_id)}", job_id) from None
@@ -408,7 +464,7 @@ class Requester:
         lap("deal")
         self.wait(job_id, timeout=timeout, progress=progress)
         lap("compute")
-        outputs = self.fetch(job_id, request, pinned)
+        outputs = self.fetch_evaluated(job_id, request, pinned, run) if run else self.fetch(job_id, request, pinned)
         result = program.decode(pinned, outputs)
         lap("fetch")
         charged = refund = 0
@@ -460,6 +516,33 @@ class Requester:
         if address is None:
             return "unknown"
         return self.client.label_address(address) or address
+
+
+def training_nodes(client: ChainClient, card: Any) -> tuple[str, ...]:
+    """The compute nodes, in party order, of the finalized training job of model ``card``.
+
+    A model lives only at its training job's three nodes; a predict job must
+    name the same ones in the same order. The training job is found by the
+    SHA-256 of its program text, which the model card records.
+    """
+    wanted = card.descriptor.get("training_text_sha256")
+    event = next(e for e in client.artifacts["Jobs"].elements("event") if e["name"] == "JobRequested")
+    logs = client.rpc.request("eth_getLogs", {
+        "address": client.jobs.address, "fromBlock": hex(client.deployment.deploy_block), "toBlock": "latest",
+        "topics": ["0x" + abi_codec.event_topic(event).hex()],
+    })
+    for entry in reversed(logs):
+        record = client.event_decoder.decode(entry)
+        program = record.args["request"]["program"]
+        if hashlib.sha256(program.encode()).hexdigest() != wanted:
+            continue
+        job_id = int(record.args["jobId"])
+        if client.jobs.status(job_id) in (JobStatus.FINALIZED, JobStatus.COMMITTED):
+            return tuple(to_checksum_address(a) for a in record.args["request"]["computeNodes"])
+    raise InputError(
+        f"no finished training job on this chain produced model {card.model_hash[:16]}…; pass the "
+        "compute nodes that keep it"
+    )
 
 
 def _chain_now(client: ChainClient) -> int:

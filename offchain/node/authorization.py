@@ -62,7 +62,7 @@ def derive_plan(client: ChainClient, job: JobDescription) -> tuple[JobProgram, P
     program = registry.get(name)
     catalog = ChainCatalog(client, block=job.block_number)
     plan = program.plan(job.program, catalog)
-    check_plan_matches(plan, job)
+    check_plan_matches(plan, job, program)
     named = parameters.get("requester")
     if named is not None:
         requester_name = catalog.member_name(job.requester)

@@ -38,6 +38,7 @@ from offchain.chain.rpc import Rpc
 from offchain.chain.signer import Signer
 from offchain.data.store import LocalStore
 from offchain.errors import ConfigError, InputError, UnseenError
+from offchain.ml.model import DirectoryModelStore
 from offchain.net.identity import NodeIdentity, format_fingerprint
 from offchain.node.actions import ChainActions
 from offchain.node.authorization import Authorized, derive_plan
@@ -74,6 +75,7 @@ class Node:
         self.client = ChainClient(rpc, self.deployment, Signer(rpc, self.account))
         self._readers = threading.local()
         self.state = NodeState(config.state_database)
+        self.models = DirectoryModelStore(config.state_dir / "models")
         self.actions = ChainActions(self.client, self.state)
         self.driver = driver_class(self)
         self.scheduler = Scheduler(self.driver.advance, config.max_concurrent_jobs)

@@ -44,12 +44,17 @@ from offchain.chain.models import JobStatus
 from offchain.errors import (
     DatasetChanged,
     InputError,
+    ModelNotFound,
     MpcError,
     PolicyViolation,
     ResultWithheld,
+    SandboxError,
     ServiceRefused,
     TransportError,
 )
+from offchain.ml.alignment import align_rows
+from offchain.ml.model import ModelStore
+from offchain.ml.programs import LogisticPredict, LogisticTrain
 from offchain.mpc.opening import export
 from offchain.mpc.program import run_party
 from offchain.mpc.runtime import Runtime
@@ -63,7 +68,7 @@ from offchain.node.authorization import (
     derive_plan,
 )
 from offchain.node.fingerprints import check_unchanged
-from offchain.node.jobspec import JOB_ENGINE, JobDescription, session_id
+from offchain.node.jobspec import JOB_ENGINE, JobDescription, alignment_session_id, session_id
 from offchain.node.payloads import (
     check_payloads,
     decode_arrays,
@@ -75,7 +80,7 @@ from offchain.node.payloads import (
     unflatten_payloads,
 )
 from offchain.node.state import JobRow, StoredResult
-from offchain.programs.base import JobProgram, OwnerSecret, Plan
+from offchain.programs.base import JobProgram, OwnerEvaluatedProgram, OwnerSecret, Plan, RunRequest
 
 if TYPE_CHECKING:
     from offchain.node.daemon import Node
@@ -86,19 +91,43 @@ log = logging.getLogger("unseen.node")
 RETRY_SECONDS = 2.0
 
 #: Refusals that are the job's fault (declined or halted), as opposed to passing failures.
-REFUSALS = (PolicyViolation, InputError, DatasetChanged, ResultWithheld)
+REFUSALS = (PolicyViolation, InputError, DatasetChanged, ResultWithheld, SandboxError, ModelNotFound)
 
 
 def compute_at_party(runtime: Runtime, program: JobProgram, plan: Plan,
-                     payloads: dict[str, dict[str, SharePayload]]) -> dict[str, SharePayload]:
-    """The MPC program of a job at one party: take the inputs, compute, export the outputs."""
+                     payloads: dict[str, dict[str, SharePayload]],
+                     models: ModelStore | None = None) -> dict[str, SharePayload]:
+    """The MPC program of a job at one party: take the inputs, compute, export the outputs.
+
+    Model jobs add one step each (``offchain/ml/programs.py``): training keeps
+    this party's shares of the model in ``models``; prediction loads them
+    and adds them to the inputs under source ``"model"``.
+    """
     inputs = {(source, name): receive_input(runtime, payload)
               for source, arrays in payloads.items() for name, payload in arrays.items()}
-    outputs = program.compute(runtime, plan, inputs)
+    if isinstance(program, LogisticTrain):
+        if models is None:
+            raise InputError("a training job needs the node's model store")
+        outputs, shares = program.compute_model(runtime, plan, inputs)
+        models.save(shares)
+    else:
+        if isinstance(program, LogisticPredict):
+            if models is None:
+                raise InputError("a predict job needs the node's model store")
+            shares = models.load(plan.parameters["spec"].card.model_hash, runtime.party)
+            for name, payload in shares.payloads().items():
+                inputs[("model", name)] = receive_input(runtime, payload)
+        outputs = program.compute(runtime, plan, inputs)
     expected = [output.name for output in plan.outputs]
     if sorted(outputs) != sorted(expected):
         raise InputError(f"program {plan.program} produced outputs {sorted(outputs)}, its plan declares {expected}")
     return {name: export(outputs[name]) for name in expected}
+
+
+def _column_split(plan: Plan) -> bool:
+    """Whether a model job's owners hold columns of the same rows (their rows are aligned first)."""
+    spec = plan.parameters.get("spec")
+    return plan.parameters.get("partition", getattr(spec, "partition", None)) == "columns"
 
 
 class JobDriver:
@@ -174,9 +203,17 @@ class JobDriver:
         job = row.description
         try:
             authorized = authorize(self.node.reader(), job)
-            for input_index in row.owned_inputs:
-                if self.state.commitment(job.job_id, input_index) is None:
-                    self._prepare_input(authorized, input_index)
+            if isinstance(authorized.program, LogisticPredict) and row.party is not None:
+                # Only the training job's nodes, at the same party positions, hold the model.
+                self.node.models.load(authorized.plan.parameters["spec"].card.model_hash, row.party)
+            if authorized.plan.evaluated_at_owner:
+                if not self._evaluate_at_owner(authorized):
+                    self.node.remember(authorized)
+                    return self._until_deadline(job)  # the requester's run parameters wake the job
+            else:
+                for input_index in row.owned_inputs:
+                    if self.state.commitment(job.job_id, input_index) is None:
+                        self._prepare_input(authorized, input_index)
         except REFUSALS as error:
             reason = f"{type(error).__name__}: {error}"
             if snapshot.accepted(row.party, row.owned_inputs):
@@ -214,7 +251,10 @@ class JobDriver:
         store = self.node.open_store()
         try:
             record = check_unchanged(store, self.state, dataset, registered.fingerprint)
-            if plan.owner_secrets:
+            if isinstance(program, LogisticTrain | LogisticPredict):
+                alignment = self._align(job, plan, program, input_index, store) if _column_split(plan) else None
+                arrays = program.owner_inputs(plan, input_index, store, alignment=alignment)
+            elif plan.owner_secrets:
                 arrays = program.owner_inputs(plan, input_index, store, secrets=secrets)
             else:
                 arrays = program.owner_inputs(plan, input_index, store)
@@ -260,6 +300,71 @@ class JobDriver:
             raise InputError(f"job {job.job_id}: {self.node.name_of(leader)} sent no 32-byte owner secret")
         return self.state.keep_owner_secret(job.job_id, secret.name, arrays[0].tobytes())
 
+    def _align(self, job: JobDescription, plan: Plan, program: LogisticTrain | LogisticPredict,
+               input_index: int, store) -> np.ndarray:
+        """Align this owner's rows with the other owners' by PSI over the owners' own session.
+
+        The owners are parties ``0..n-1`` (their input indexes) of a session
+        of their nodes; input 0's owner leads. Every owner learns the
+        intersection's size and order (the plan declares it); no compute node
+        takes part.
+        """
+        owners = [terms.owner for terms in job.input_terms]
+        if len(set(owners)) != len(owners):
+            raise PolicyViolation(
+                f"job {job.job_id}: one member owns two inputs of a column-split model job; its rows "
+                "are aligned between different owners only"
+            )
+        keys = program.owner_keys(plan, input_index, store)
+        session = alignment_session_id(self.node.deployment.chain_id, self.node.deployment.address("Jobs"), job.job_id)
+        peers = {index: self.node.peer(owner) for index, owner in enumerate(owners) if index != input_index}
+        started = time.perf_counter()
+        with self.node.network.session(session, input_index, peers, self.node.config.session_timeout) as transport:
+            rows = align_rows(transport, tuple(range(len(owners))), keys, column=plan.inputs[input_index].columns[0])
+        log.info("job %d: input %d aligned with %d other owners: %d common rows (%.2f s)", job.job_id,
+                 input_index, len(owners) - 1, len(rows), time.perf_counter() - started)
+        return rows
+
+    def _evaluate_at_owner(self, authorized: Authorized) -> bool:
+        """Evaluate a plan at this owner (PUBLISH): no MPC, this node is the only compute node.
+
+        Needs the requester's run parameters (``deliver-run``); returns False
+        until they arrived. Checks the table against its fingerprint, runs
+        ``evaluate_at_owner`` (which checks the parameters against the job's
+        subject, purpose and parameter hash, and the outputs against their
+        schema), and stores the outputs as this node's result with the input
+        commitment and the receipt it will commit.
+        """
+        job, plan, program = authorized.job, authorized.plan, authorized.program
+        if self.state.result(job.job_id) is not None:
+            return True
+        if not isinstance(program, OwnerEvaluatedProgram) or job.compute_nodes != (self.node.address,):
+            raise PolicyViolation(f"job {job.job_id}: {plan.program} is evaluated at the owner, which must be "
+                                  "the job's only compute node")
+        delivered = self.state.received(job.job_id).get("run")
+        if delivered is None:
+            log.info("job %d: waiting for the requester's run parameters", job.job_id)
+            return False
+        parameters = decode_arrays(delivered[1])[0].tobytes()
+        dataset = plan.inputs[0].dataset
+        registered = self.node.reader().catalog.dataset(dataset.dataset_id)
+        store = self.node.open_store()
+        try:
+            check_unchanged(store, self.state, dataset, registered.fingerprint)
+            evaluation = program.evaluate_at_owner(
+                plan, store, RunRequest(parameters, job.subject, job.purpose, job.params_hash))
+        finally:
+            store.close()
+        names = [output.name for output in plan.outputs]
+        arrays = [np.asarray(evaluation.outputs[name]) for name in names]
+        nonce = os.urandom(32)
+        self.state.save_dealt(job.job_id, 0, names, [], evaluation.input_commitment, evaluation.rows_used)
+        self.state.save_result(job.job_id, StoredResult(
+            tuple(names), encode_arrays(arrays), nonce, result_commitment(result_bytes(names, arrays), nonce),
+            evaluation.receipt))
+        log.info("job %d: evaluated %s at the owner over %d rows", job.job_id, plan.program, evaluation.rows_used)
+        return True
+
     # -- work ------------------------------------------------------------------------
 
     def _authorized(self, job: JobDescription) -> Authorized:
@@ -279,7 +384,7 @@ class JobDriver:
         try:
             if snapshot.status is JobStatus.RUNNING:
                 check_policy_now(self.node.reader(), job)
-            if row.owned_inputs:
+            if row.owned_inputs and not authorized.plan.evaluated_at_owner:
                 waits.append(self._deliver_inputs(row, snapshot))
             if row.party is not None:
                 waits.append(self._compute(row, snapshot, authorized))
@@ -369,7 +474,7 @@ class JobDriver:
         started = time.perf_counter()
         with self.node.network.session(session, party, peers, self.node.config.session_timeout) as transport:
             outputs, stats = run_party(compute_at_party, transport, session, JOB_ENGINE,
-                                       (authorized.program, authorized.plan, payloads))
+                                       (authorized.program, authorized.plan, payloads, self.node.models))
             transcript = self.node.network.session_transcript(transport)
         outputs = self.result_payloads(job, outputs)
         names = [output.name for output in authorized.plan.outputs]

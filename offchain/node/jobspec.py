@@ -3,7 +3,9 @@
 The requester and every node use the same two functions, so that what is
 requested is exactly what the nodes re-derive:
 
-* :func:`program_hash` — ``keccak256`` of the UTF-8 program text;
+* :func:`expected_program_hash` — what the job's ``programHash`` must be:
+  ``keccak256`` of the UTF-8 program text, unless the program defines its
+  own (a predict job's is the hash of the model its owners approved);
 * :func:`job_inputs` — the ``JobInput`` list of a plan: one per plan input,
   in plan order, with the columns (schema positions) and required levels of
   that input's column uses in plan order.
@@ -38,9 +40,21 @@ def program_hash(text: str) -> bytes:
     return keccak(text.encode("utf-8"))
 
 
+def expected_program_hash(program: Any, plan: Plan) -> bytes:
+    """The ``programHash`` a job of ``plan`` carries: the program's own rule, else the text's keccak."""
+    custom = getattr(program, "program_hash", None)
+    return bytes(custom(plan)) if callable(custom) else program_hash(plan.text)
+
+
 def session_id(chain_id: int, jobs_address: str, job_id: int) -> bytes:
     """The MPC session id of a job: the same at its three compute nodes, unique per chain."""
     return keccak(b"unseen/job-session/v1" + chain_id.to_bytes(32, "big")
+                  + bytes.fromhex(jobs_address[2:]) + job_id.to_bytes(32, "big"))
+
+
+def alignment_session_id(chain_id: int, jobs_address: str, job_id: int) -> bytes:
+    """The session id of a model job's row alignment between its owners (no compute node in it)."""
+    return keccak(b"unseen/job-alignment/v1" + chain_id.to_bytes(32, "big")
                   + bytes.fromhex(jobs_address[2:]) + job_id.to_bytes(32, "big"))
 
 
@@ -188,17 +202,18 @@ class JobDescription:
         return cls(**record)
 
 
-def check_plan_matches(plan: Plan, job: JobDescription) -> None:
+def check_plan_matches(plan: Plan, job: JobDescription, program: Any = None) -> None:
     """Raise ``PolicyViolation`` naming the first difference between ``plan`` and the job.
 
-    The program hash must be that of the text, the kind the plan's, and the
-    inputs exactly the plan's: same datasets in the same order, same columns
-    with the same required levels in the same order.
+    The program hash must be the plan's (:func:`expected_program_hash`), the
+    kind the plan's, and the inputs exactly the plan's: same datasets in the
+    same order, same columns with the same required levels in the same order.
     """
-    if program_hash(job.program) != job.program_hash:
+    expected = expected_program_hash(program, plan)
+    if expected != job.program_hash:
         raise PolicyViolation(
             f"job {job.job_id}: program hash 0x{job.program_hash.hex()} is not the hash of its "
-            f"program text (0x{program_hash(job.program).hex()})"
+            f"program (0x{expected.hex()})"
         )
     if plan.kind != job.kind:
         raise PolicyViolation(

@@ -11,6 +11,8 @@ service                         who may call, and what happens
 ``deliver-input``               the owner of input *i* of job *J*: stores the share payload
                                 dealt to this node's party, after checking it fits the plan
 ``deliver-requester-input``     the requester of job *J*: the same for its private inputs
+``deliver-run``                 the requester of a job evaluated at this owner (PUBLISH): its
+                                private run parameters (subject, arguments, nonce), as bytes
 ``fetch-result``                the result recipient of job *J* only: returns this node's
                                 result payload and nonce once committed on chain
 ``owner-secret``                an owner of another input listed in one of the job's owner
@@ -57,6 +59,7 @@ class NodeServices:
         return {
             "deliver-input": self.deliver_input,
             "deliver-requester-input": self.deliver_requester_input,
+            "deliver-run": self.deliver_run,
             "fetch-result": self.fetch_result,
             "owner-secret": self.owner_secret,
             "ping": self.ping,
@@ -135,6 +138,26 @@ class NodeServices:
         if not plan.requester_shared:
             raise InputError(f"job {job.job_id} ({plan.program}) takes no private requester input")
         return self._store(job, "requester", plan.requester_shared, peer, metadata, arrays)
+
+    def deliver_run(self, peer: str, metadata: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
+        self._serving()
+        job = self._job(metadata)
+        if to_checksum_address(peer) != job.requester:
+            raise PolicyViolation(
+                f"job {job.job_id} was requested by {self.node.name_of(job.requester)}, not by {self.node.name_of(peer)}"
+            )
+        plan = self.node.plan_for(job)
+        if not plan.evaluated_at_owner or job.compute_nodes != (self.node.address,):
+            raise InputError(f"job {job.job_id} ({plan.program}) is not evaluated at this node")
+        if len(arrays) != 1 or arrays[0].dtype != np.uint8 or arrays[0].ndim != 1:
+            raise InputError("run parameters travel as one array of bytes (uint8)")
+        status = self.node.reader().jobs.status(job.job_id)
+        if status is not JobStatus.REQUESTED:
+            raise PolicyViolation(f"job {job.job_id} is {status.name.lower()}; it takes no run parameters")
+        if self.node.state.save_received(job.job_id, "run", ["parameters"], encode_arrays(arrays), peer):
+            log.info("job %d: run parameters received from %s", job.job_id, self.node.name_of(peer))
+            self.node.wake(job.job_id)
+        return {"stored": True}, []
 
     def fetch_result(self, peer: str, metadata: dict[str, Any], arrays: list[np.ndarray]) -> Reply:
         self._serving()

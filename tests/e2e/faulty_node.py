@@ -56,11 +56,11 @@ def _crash_in_mpc() -> None:
     marker = Path(os.environ["UNSEEN_TEST_MARKER"])
     original = driver_module.compute_at_party
 
-    def compute_at_party(runtime, program, plan, payloads):
+    def compute_at_party(runtime, *args):
         if not marker.exists():
             marker.write_text(f"crashed in the MPC session as party {runtime.party}\n")
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(runtime, program, plan, payloads)
+        return original(runtime, *args)
 
     driver_module.compute_at_party = compute_at_party
 
