@@ -129,7 +129,7 @@ def test_declared_uses_must_be_exactly_the_derived_ones(
     weaker = type(first)(first.dataset_id, first.columns, (ConstraintLevel.ENCRYPTED_ONLY,) * len(first.columns))
     with pytest.raises(PolicyViolation, match=r"declares column uses \[amount:ENCRYPTED_ONLY"):
         check_plan_matches(plan, JobDescription(**{**job.__dict__, "inputs": (weaker, *job.inputs[1:])}))
-    with pytest.raises(PolicyViolation, match="not the hash of its program text"):
+    with pytest.raises(PolicyViolation, match="is not the hash of its program"):
         check_plan_matches(plan, JobDescription(**{**job.__dict__, "program_hash": b"\1" * 32}))
     with pytest.raises(PolicyViolation, match="requested as QUERY"):
         check_plan_matches(plan, JobDescription(**{**job.__dict__, "kind": JobKind.QUERY}))
