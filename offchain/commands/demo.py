@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -28,5 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace, console: Console) -> int:
     from offchain.demo.scenario import run_demo
 
-    run_demo(console, Path(args.dir).resolve(), args.rows, args.pool, args.keep)
+    def stop(signal_number: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the demo's clean-up (every process stopped) runs on SIGTERM too
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        run_demo(console, Path(args.dir).resolve(), args.rows, args.pool, args.keep)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_OK

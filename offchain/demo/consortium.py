@@ -21,12 +21,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from offchain.chain.anvil import AnvilProcess, free_port
+from offchain.chain.anvil import _wait_until_answering as wait_until_answering
 from offchain.chain.client import ChainClient
 from offchain.chain.config import ConsortiumConfig
 from offchain.chain.deploy import run_deployment
@@ -74,6 +76,35 @@ class NodeProcess:
             return handle.read().decode(errors="replace")[-tail:]
 
 
+def _stop_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies, however it dies.
+
+    Without it a demo or test killed with SIGKILL would leave its nodes
+    running. Elsewhere (no ``prctl``) the parent's clean-up is the only one.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class _Anvil(AnvilProcess):
+    """The consortium's anvil, stopped by the kernel too if this process dies without cleaning up."""
+
+    def start(self, timeout: float = 30.0) -> _Anvil:
+        handle, name = tempfile.mkstemp(prefix="anvil-", suffix=".log")
+        os.close(handle)
+        self._log = Path(name)
+        with open(self._log, "ab") as log:
+            self._process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, preexec_fn=_stop_with_parent)
+        wait_until_answering(self.url, self._process, timeout, self._log)
+        return self
+
+
 def directory_name(member: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in member.lower()).strip("_")
 
@@ -104,7 +135,7 @@ class LocalConsortium:
     def start(self) -> None:
         """Start anvil, deploy, admit the members, create and register every node's identity."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.anvil = AnvilProcess(accounts=max(20, max(m.account for m in self.members.values()) + 1)).start()
+        self.anvil = _Anvil(accounts=max(20, max(m.account for m in self.members.values()) + 1)).start()
         ports = {name: free_port() for name in self.members}
         config = ConsortiumConfig.parse({
             "version": 1,
@@ -171,6 +202,7 @@ class LocalConsortium:
                 [self.python, *runner, "node", "start", "--config", str(self._configs[name])],
                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **(environment or {}), "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_stop_with_parent,
             )
         node = NodeProcess(name, process, log, offset)
         self.nodes[name] = node
