@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offchain.errors import InputError, PsiProtocolError, TransportError
 from offchain.psi import curve, ecdh
@@ -188,3 +190,16 @@ def test_an_absurd_announced_size_is_refused_before_allocating():
 
     with pytest.raises(PsiProtocolError, match="announced invalid sizes"):
         run_parties([lambda transport: ecdh_psi(transport, 1, [1], workers=0), boasting_peer])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=25),
+    st.lists(st.integers(0, 30), max_size=25),
+    st.sampled_from([Reveal.INTERSECTION, Reveal.CARDINALITY]),
+)
+def test_random_small_sets_match_python_sets(first, second, reveal):
+    first_result, second_result = _run(first, second, reveal=reveal, batch_size=7)
+    assert first_result.cardinality == second_result.cardinality == len(set(first) & set(second))
+    if reveal is Reveal.INTERSECTION:
+        check_revealed(first_result, first, second, second_result)
