@@ -20,11 +20,11 @@ info       context: declines, resolutions, reinstatements.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a finding matters; ``ERROR`` fails the audit."""
 
     ERROR = "error"
