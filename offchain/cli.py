@@ -8,6 +8,7 @@ and prints it as one red ``Type: message`` line. Exit codes:
 0     done
 1     refused or failed (a contract error, an unreachable node, ...)
 2     usage: bad flags, bad configuration file or argument
+3     ``unseen audit``: the audit ran and a check failed
 ====  =========================================================
 
 Settings are resolved in one order everywhere: the configuration file, then
@@ -58,6 +59,7 @@ class CommandGroup:
 COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     CommandGroup("deploy", "offchain.cli:register_deploy"),
     CommandGroup("chain", "offchain.cli:register_chain"),
+    CommandGroup("audit", "offchain.audit.commands:register"),
     # Extension point: CommandGroup("node", "offchain.node.commands:register"), ...
 )
 

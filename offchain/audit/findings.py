@@ -98,6 +98,8 @@ CHECKS: tuple[Check, ...] = (
           "and transcript hash in the events is the one the contract bound", True),
     Check("views-agree", "the state rebuilt from events equals the contracts' views at the audited block, "
           "including every job's commitment digest", False),
+    Check("result-evidence", "(on demand: `unseen audit verify-job --evidence`) each node's published result "
+          "payload and nonce hash to its commitment, and the replicated share components agree", True),
     Check("anomalies", "disputes, expiries, declines, suspensions, removals and frozen datasets", False),
 )
 
