@@ -529,11 +529,11 @@ def check_anomalies(ledger: Ledger) -> list[Finding]:
             out.append(_finding(Severity.INFO, "anomalies",
                                 f"job {job_id} declined by {_who(ledger, job.declined[0])}: {job.declined[1]}",
                                 step, job_id=job_id, member=job.declined[0]))
-        elif job.status in (JobStatus.REQUESTED, JobStatus.RUNNING) and job.deadline < ledger.last_timestamp:
+        elif job.status in (JobStatus.REQUESTED, JobStatus.RUNNING) and job.deadline < ledger.now:
             out.append(Finding(Severity.WARNING, "anomalies",
                                f"job {job_id} is still {job.status.name} past its deadline "
                                f"{render_time(job.deadline)}; anyone may expire it to refund the escrow",
-                               job_id, ledger.last_block, None, ledger.last_timestamp))
+                               job_id, max(ledger.head_block, ledger.last_block), None, ledger.now))
     for member in ledger.members.values():
         for step in member.history:
             if step.name == "MemberSuspended":

@@ -73,6 +73,7 @@ def audit_events(client: ChainClient | None, events: Sequence[TimedEvent], block
     """Fold ``events``, run every check and (with a client and ``views``) compare with the views at ``block``."""
     ledger = Ledger(chain_role_names(client) if client is not None else None)
     ledger.fold((item.event, item.timestamp) for item in events)
+    ledger.observe_head(block, block_timestamp or ledger.last_timestamp)
     findings = run_checks(ledger)
     checked = False
     if views and client is not None:
@@ -110,6 +111,8 @@ class Auditor:
                 ledger = self.state.ledger
                 for item in events:
                     ledger.apply(item.event, item.timestamp)
+                if self.history.head is not None:
+                    ledger.observe_head(self.history.head[0], self.history.head_timestamp)
                 folded = time.perf_counter()
                 findings = run_checks(ledger)
                 checked = time.perf_counter()

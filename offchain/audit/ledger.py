@@ -465,6 +465,9 @@ class Ledger:
         self.event_count = 0
         self.last_block = -1
         self.last_timestamp = 0
+        #: The block (and its time) the events were read up to; set by the reader, not by events.
+        self.head_block = -1
+        self.head_timestamp = 0
         self._pending_grant_uses: dict[int, list[GrantUse]] = {}
         self._last_position: tuple[int, int] = (-1, -1)
 
@@ -498,6 +501,15 @@ class Ledger:
                     "event", step))
             return
         handler(self, event.args, step)
+
+    def observe_head(self, block: int, timestamp: int) -> None:
+        """Record that the events were read up to ``block`` (time ``timestamp``), events or not."""
+        self.head_block, self.head_timestamp = max(block, self.head_block), max(timestamp, self.head_timestamp)
+
+    @property
+    def now(self) -> int:
+        """The latest time the audit knows the chain reached: the head read, or the last event."""
+        return max(self.head_timestamp, self.last_timestamp)
 
     # -- lookups ------------------------------------------------------------------------------
 

@@ -77,12 +77,14 @@ class Consortium:
         self.rpc.request("evm_mine", self.now() + seconds)
 
     def query_request(self, *, kind: JobKind = JobKind.QUERY, nodes: tuple[int, ...] = (EASTERN, ST_CLARE, WESTLAND),
-                      deadline_in: int = 3_600, tag: str = "join") -> JobRequest:
+                      deadline_in: int = 3_600, tag: str = "join", visits: bool = True) -> JobRequest:
+        inputs = [JobInput(self.claims, (0, 1), (ConstraintLevel.PLAINTEXT_AFTER_JOIN,
+                                                 ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE))]
+        if visits:
+            inputs.append(JobInput(self.visits, (0,), (ConstraintLevel.PLAINTEXT_AFTER_JOIN,)))
         request = JobRequest(
             kind=kind, program_hash=keccak(text=f"program-{tag}"), program=f'{{"program":"{tag}"}}',
-            inputs=(JobInput(self.claims, (0, 1), (ConstraintLevel.PLAINTEXT_AFTER_JOIN,
-                                                  ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE)),
-                    JobInput(self.visits, (0,), (ConstraintLevel.PLAINTEXT_AFTER_JOIN,))),
+            inputs=tuple(inputs),
             compute_nodes=tuple(self.address(n) for n in nodes), result_recipient=self.address(NORTHBANK),
             deadline=self.now() + deadline_in, fee_cap=0)
         fee = self.client(NORTHBANK).jobs.quote(self.address(NORTHBANK), request)
