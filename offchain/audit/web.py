@@ -221,7 +221,7 @@ class _Pages:
             stale = f'<div class="stale">not following the chain right now: {escape(self.follower.error)}</div>'
         html = (
             f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)} · Unseen audit</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_STYLE}</style></head><body>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><style>{_STYLE}</style></head><body>'
             f'<header><span class="brand">Unseen audit</span><a href="/">Overview</a><a href="/jobs">Jobs</a>'
             f'<a href="/members">Members</a><a href="/datasets">Datasets</a><a href="/anomalies">Anomalies</a>'
             f'<span class="live" id="live" data-block="{report.block}" data-version="{self.auditor.version}">'

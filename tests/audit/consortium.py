@@ -95,9 +95,10 @@ class Consortium:
         receipt = requester.jobs.request(request).transact()
         return next(e.args["jobId"] for e in requester.events(receipt) if e.name == "JobRequested")
 
-    def commit_inputs(self, job_id: int, rows: tuple[int, int] = (800, 300)) -> None:
+    def commit_inputs(self, job_id: int, rows: tuple[int, int] = (800, 300), count: int = 2) -> None:
         self.client(EASTERN).jobs.commit_input(job_id, 0, keccak(text=f"claims-{job_id}"), rows[0]).transact()
-        self.client(ST_CLARE).jobs.commit_input(job_id, 1, keccak(text=f"visits-{job_id}"), rows[1]).transact()
+        if count > 1:
+            self.client(ST_CLARE).jobs.commit_input(job_id, 1, keccak(text=f"visits-{job_id}"), rows[1]).transact()
 
     def commit_results(self, job_id: int, transcripts: dict[int, bytes] | None = None,
                        nodes: tuple[int, ...] = (EASTERN, ST_CLARE, WESTLAND)) -> None:
@@ -109,8 +110,11 @@ class Consortium:
     def run_job(self, request: JobRequest, *, finalize: bool = True,
                 transcripts: dict[int, bytes] | None = None) -> int:
         job_id = self.request(request)
-        self.commit_inputs(job_id)
-        self.client(WESTLAND).jobs.accept(job_id).transact()
+        self.commit_inputs(job_id, count=len(request.inputs))
+        owners = {EASTERN, ST_CLARE} if len(request.inputs) > 1 else {EASTERN}
+        for node in (ST_CLARE, WESTLAND):
+            if node not in owners:
+                self.client(node).jobs.accept(job_id).transact()
         self.commit_results(job_id, transcripts)
         if finalize:
             self.client(NORTHBANK).jobs.finalize(job_id).transact()
