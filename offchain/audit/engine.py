@@ -97,6 +97,7 @@ class Auditor:
         self.version = 0
         self.lock = threading.RLock()
         self._refreshing = threading.Lock()
+        self._view_findings: list[Finding] = []
 
     def refresh(self) -> int:
         """Read and fold the events since the last refresh, re-run the checks; return the event count."""
@@ -118,7 +119,17 @@ class Auditor:
                 checked = time.perf_counter()
                 block = self.history.head[0] if self.history.head else -1
                 if self.views:
-                    findings = sorted(findings + crosscheck(self.client, ledger, block), key=lambda f: f.sort_key)
+                    # The first refresh compares every job with its views; later ones the jobs their new
+                    # events touched (the others' views are those already compared, unless a contract
+                    # changed state without an event — `unseen audit` re-reads them all on every run).
+                    touched = None if previous is None else {
+                        item.event.args["jobId"] for item in events if "jobId" in item.event.args}
+                    view_findings = crosscheck(self.client, ledger, block, touched)
+                    if touched is not None:
+                        view_findings += [f for f in self._view_findings
+                                          if f.job_id is not None and f.job_id not in touched]
+                    self._view_findings = view_findings
+                    findings = sorted(findings + view_findings, key=lambda f: f.sort_key)
                 viewed = time.perf_counter()
                 self.state = AuditState(ledger, findings, block, self.history.head_timestamp, self.views)
                 self.timings = Timings(fetched - started, folded - fetched, checked - folded, viewed - checked,
