@@ -165,7 +165,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     console = Console()
-    with tempfile.TemporaryDirectory() as workdir, AnvilProcess(extra_arguments=("--silent",)) as anvil:
+    # A block gas limit far above a batch's gas (250 requests are ~100M gas): with anvil's default 30M,
+    # full blocks push the base fee up until transactions priced a few blocks earlier stall in the pool.
+    chain_arguments = ("--silent", "--gas-limit", "2000000000")
+    with tempfile.TemporaryDirectory() as workdir, AnvilProcess(extra_arguments=chain_arguments) as anvil:
         history = History(anvil.url, Path(workdir))
         started = time.perf_counter()
         while history.jobs < args.jobs:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from offchain.audit.report import (
     AuditFilter,
     AuditReport,
     job_dict,
+    parse_time,
     resolve_dataset,
     resolve_member,
 )
@@ -114,21 +114,6 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-views", action="store_true", help="skip the comparison with the contracts' views")
     parser.add_argument("--confirmations", type=int, default=0,
                         help="stay this many blocks below the head (0 for anvil and BFT chains)")
-
-
-def parse_time(text: str, flag: str) -> int:
-    """Return Unix seconds for ``text``: Unix seconds, a date, or an ISO 8601 time (UTC unless given)."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{flag} {text!r} is not a time: give 2026-11-01, 2026-11-01T09:00:00Z or Unix "
-                         "seconds") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
 
 
 def _auditor(args: argparse.Namespace, views: bool = True) -> Any:

@@ -24,6 +24,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,21 @@ class AuditFilter:
             if self.to_block is not None and finding.block > self.to_block:
                 return False
         return True
+
+
+def parse_time(text: str, flag: str) -> int:
+    """Return Unix seconds for ``text``: Unix seconds, a date, or an ISO 8601 time (UTC unless given)."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{flag} {text!r} is not a time: give 2026-11-01, 2026-11-01T09:00:00Z or Unix "
+                         "seconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
 def resolve_member(ledger: Ledger, text: str) -> str:

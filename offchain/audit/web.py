@@ -48,6 +48,7 @@ from offchain.audit.report import (
     AuditFilter,
     AuditReport,
     job_dict,
+    parse_time,
     resolve_dataset,
     resolve_member,
 )
@@ -194,8 +195,6 @@ class _Pages:
             yield self.auditor.report(audit_filter)
 
     def _filter(self, request: Request) -> AuditFilter:
-        from offchain.audit.commands import parse_time
-
         query = request.query_params
         ledger = self.auditor.state.ledger
 
