@@ -168,6 +168,17 @@ def _mark(ok: bool) -> str:
     return '<span class="ok">✓ passed</span>' if ok else '<span class="bad">✗ failed</span>'
 
 
+def _by_bucket(series: dict[Any, dict[int, int]], names: dict[Any, str]) -> dict[int, dict[str, int]]:
+    """Turn {series key: {bucket: value}} into {bucket: {name: value}} for a stacked chart."""
+    buckets: dict[int, dict[str, int]] = {}
+    for key, values in series.items():
+        if key not in names:
+            continue
+        for bucket, value in values.items():
+            buckets.setdefault(bucket, {})[names[key]] = value
+    return buckets
+
+
 def _column_uses(item: dict[str, Any]) -> str:
     return ", ".join(f"{c['name'] or c['column']} ({c['level']})" for c in item["columns"])
 
@@ -404,7 +415,12 @@ class _Pages:
                 for m in report.members)
             chart = charts.horizontal_bars([(m.name, m.revenue) for m in report.members], "revenue by member (credits)",
                                            chart_id="chart-revenue")
-            body = (f'<h1>Members</h1>{self._filter_note(report)}{chart}<table id="members"><tr><th>member</th>'
+            series = report.series()
+            names = {m.address: m.name for m in report.members}
+            over_time = charts.stacked_columns(
+                _by_bucket(series["revenue_by_member"], names), list(names.values()), series["bucket_seconds"],
+                "revenue by member over time (credits, by request time)", chart_id="chart-revenue-time")
+            body = (f'<h1>Members</h1>{self._filter_note(report)}{chart}{over_time}<table id="members"><tr><th>member</th>'
                     f'<th>status</th><th class="num">jobs requested</th><th class="num">fees paid</th>'
                     f'<th class="num">jobs as owner</th><th class="num">jobs as node</th><th class="num">data revenue</th>'
                     f'<th class="num">compute revenue</th><th class="num">revenue</th><th class="num">balance</th></tr>'
@@ -469,7 +485,12 @@ class _Pages:
                 f'<td class="num" data-testid="revenue">{d.revenue:,}</td></tr>' for d in report.datasets)
             chart = charts.horizontal_bars([(d.name, d.revenue) for d in report.datasets],
                                            "revenue by dataset (credits)", chart_id="chart-dataset-revenue")
-            body = (f'<h1>Datasets</h1>{self._filter_note(report)}{chart}<table id="datasets"><tr><th>id</th>'
+            series = report.series()
+            names = {d.dataset_id: d.name for d in report.datasets}
+            over_time = charts.stacked_columns(
+                _by_bucket(series["jobs_by_dataset"], names), list(names.values()), series["bucket_seconds"],
+                "jobs using each dataset over time", chart_id="chart-dataset-time")
+            body = (f'<h1>Datasets</h1>{self._filter_note(report)}{chart}{over_time}<table id="datasets"><tr><th>id</th>'
                     f'<th>name</th><th>owner</th><th>version</th><th class="num">rows</th><th>state</th>'
                     f'<th class="num">jobs</th><th class="num">rows used</th><th class="num">revenue</th></tr>{rows}</table>')
             return self._page("Datasets", body, report)
