@@ -298,9 +298,10 @@ class _Pages:
     def jobs(self, request: Request) -> HTMLResponse:
         with self._report(request) as report:
             series = report.series()
-            page = int(request.query_params.get("page", "1") or 1)
-            if page < 1:
-                raise InputError(f"page must be 1 or more, got {page}")
+            text = request.query_params.get("page", "1") or "1"
+            if not text.isdigit() or int(text) < 1:
+                raise InputError(f"page must be a number from 1, got {text!r}")
+            page = int(text)
             ordered = list(reversed(report.jobs))
             shown = ordered[(page - 1) * JOBS_PER_PAGE: page * JOBS_PER_PAGE]
             rows = []

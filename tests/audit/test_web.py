@@ -109,7 +109,7 @@ def _number(text: str) -> int:
 def test_every_page_loads_without_errors(browser, server: str, chain: Story) -> None:
     paths = ["/", "/jobs", f"/jobs/{chain.jobs.finalized}", f"/jobs/{chain.jobs.disputed_paid}", "/members",
              f"/members/{chain.world.address(WESTLAND)}", "/datasets", f"/datasets/{chain.world.claims}",
-             "/anomalies", "/jobs?member=Northbank&dataset=claims"]
+             "/anomalies", "/jobs?member=Northbank&dataset=claims", "/members?since=2020-01-01"]
     for path in paths:
         page, errors = _open(browser, server + path)
         assert page.locator("header .brand").inner_text() == "Unseen audit"
@@ -209,3 +209,13 @@ def test_a_newly_finalized_job_appears_without_restarting_the_server(browser, se
     assert "reinstated" in page.locator("main").inner_text()
     assert errors == []
     page.close()
+
+
+def test_bad_query_parameters_get_a_clear_400(server: str) -> None:
+    for path, message in (("/jobs?page=abc", "page must be a number from 1, got &#x27;abc&#x27;"),
+                          ("/jobs?member=Nobody", "no member &#x27;Nobody&#x27; on chain"),
+                          ("/jobs/999", "no job 999 on chain")):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(server + path, timeout=10)
+        assert refused.value.code == 400
+        assert message in refused.value.read().decode(), path
