@@ -19,6 +19,13 @@ STATUS_COLOURS = {
     "DISPUTED": "#d35400", "COMMITTED": "#2f6db5", "RUNNING": "#5dade2", "REQUESTED": "#b7950b",
 }
 
+MEMBER_COLOURS = {"ACTIVE": "#3a9a5b", "SUSPENDED": "#d35400", "REMOVED": "#34495e"}
+
+
+def _key_label(key: str) -> str:
+    """Status names read better in lower case; member and dataset names keep theirs."""
+    return key.lower() if key.isupper() else key
+
 
 def _label_time(timestamp: int, bucket_seconds: int) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
@@ -81,7 +88,7 @@ def stacked_columns(buckets: Mapping[int, Mapping[str, int]], keys: Sequence[str
     legend_x = left
     for key in keys:
         parts.append(f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{colours.get(key, "#999")}"/>'
-                     f'<text x="{legend_x + 14}" y="15">{escape(key.lower())}</text>')
+                     f'<text x="{legend_x + 14}" y="15">{escape(_key_label(key))}</text>')
         legend_x += 24 + 7 * len(key)
     label_every = max(1, math.ceil(80 / column))  # labels are about 70 px wide
     for position in range(count):
@@ -98,7 +105,7 @@ def stacked_columns(buckets: Mapping[int, Mapping[str, int]], keys: Sequence[str
             parts.append(f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(1.0, column - 2):.1f}" height="{bar:.1f}" '
                          f'fill="{colours.get(key, "#999")}" data-bucket="{start}" data-key="{escape(key)}" '
                          f'data-value="{value}"><title>{escape(_label_time(start, bucket_seconds))} '
-                         f'{escape(key.lower())}: {value:,}</title></rect>')
+                         f'{escape(_key_label(key))}: {value:,}</title></rect>')
         if position % label_every == 0:
             parts.append(f'<text x="{x + column / 2:.1f}" y="{height - 14}" text-anchor="middle">'
                          f'{escape(_label_time(start, bucket_seconds))}</text>')

@@ -160,7 +160,7 @@ def _money(value: int | None) -> str:
 
 
 def _badge(status: str) -> str:
-    colour = charts.STATUS_COLOURS.get(status, "#7f8c8d")
+    colour = charts.STATUS_COLOURS.get(status) or charts.MEMBER_COLOURS.get(status, "#7f8c8d")
     return f'<span class="badge" style="background:{colour}" data-status="{escape(status)}">{escape(status.lower())}</span>'
 
 
