@@ -6,8 +6,9 @@ the lower layers):
 ==============  ==================================================================
 ``findings``    typed findings (severity, check, job, block, tx) and the catalogue of checks
 ``history``     every event of a deployment with block timestamps; fast decoding; live polling
-``ledger``      the pure fold: events -> members, datasets, grants, consent, jobs, credits,
-                with history, request contexts and restricted actions
+``records``     the rebuilt records (members, datasets, grants, consent, jobs) and their steps
+``ledger``      the pure fold: events -> records, with history, request contexts and
+                restricted actions
 ``checks``      the checks, as pure functions of the ledger
 ``crosscheck``  the rebuilt state against the contracts' views at the audited block
 ``evidence``    the requester's published result evidence, verified against the commitments

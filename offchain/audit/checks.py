@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from offchain.audit.findings import CHECKS, Finding, Severity
-from offchain.audit.ledger import (
+from offchain.audit.ledger import Ledger
+from offchain.audit.records import (
     REQUIRES_ACTIVE_MEMBER,
     REQUIRES_ADMIN,
     REQUIRES_ADMIN_OR_REGULATOR,
@@ -28,7 +29,6 @@ from offchain.audit.ledger import (
     ZERO_ADDRESS,
     ZERO_HASH,
     JobRecord,
-    Ledger,
     Step,
 )
 from offchain.chain.models import JobKind, JobStatus, MemberStatus

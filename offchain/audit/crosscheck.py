@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from offchain.audit.findings import Finding, Severity
-from offchain.audit.ledger import ZERO_ADDRESS, ZERO_HASH, JobRecord, Ledger
+from offchain.audit.ledger import Ledger
+from offchain.audit.records import ZERO_ADDRESS, ZERO_HASH, JobRecord
 from offchain.chain.client import ChainClient
 from offchain.chain.errors import decode_revert
 from offchain.chain.models import JobStatus, MemberStatus

@@ -54,7 +54,8 @@ import numpy as np
 from eth_utils import is_address, keccak, to_checksum_address
 
 from offchain.audit.findings import Finding, Severity
-from offchain.audit.ledger import JobRecord, Ledger
+from offchain.audit.ledger import Ledger
+from offchain.audit.records import JobRecord
 from offchain.errors import InputError, MpcError, ShareMismatch
 from offchain.mpc.opening import reconstruct
 from offchain.mpc.sharing import SharePayload

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from offchain import __version__
 from offchain.audit.checks import job_verdict
 from offchain.audit.findings import CHECKS, Finding, Severity
-from offchain.audit.ledger import ZERO_ADDRESS, JobRecord, Ledger
+from offchain.audit.ledger import Ledger
+from offchain.audit.records import ZERO_ADDRESS, JobRecord
 from offchain.chain.deployment import Deployment
 from offchain.chain.models import JobStatus, MemberStatus
 from offchain.chain.render import render_time
