@@ -8,6 +8,7 @@ and prints it as one red ``Type: message`` line. Exit codes:
 0     done
 1     refused or failed (a contract error, an unreachable node, ...)
 2     usage: bad flags, bad configuration file or argument
+3     ``unseen audit``: the audit ran and a check failed
 ====  =========================================================
 
 Settings are resolved in one order everywhere: the configuration file, then
@@ -66,6 +67,7 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
     CommandGroup("query", "offchain.commands.jobs:register_query"),
     CommandGroup("jobs", "offchain.commands.jobs:register_jobs"),
     CommandGroup("demo", "offchain.commands.demo:register"),
+    CommandGroup("audit", "offchain.audit.commands:register"),
 )
 
 
