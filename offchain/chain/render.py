@@ -37,7 +37,9 @@ AddressLabeler = Callable[[str], str | None]
 #: AccessControl role ids of the Unseen contracts (keccak256 of the name; admin is zero).
 ROLE_NAMES: dict[bytes, str] = {
     bytes(32): "DEFAULT_ADMIN_ROLE",
-    **{keccak(text=name): name for name in ("REGULATOR_ROLE", "MEMBER_ROLE", "JOBS_ROLE")},
+    # The contracts derive role ids from "unseen.role.<name>" (Consortium.sol).
+    **{keccak(text=f"unseen.role.{name.removesuffix('_ROLE').lower()}"): name
+       for name in ("REGULATOR_ROLE", "MEMBER_ROLE", "JOBS_ROLE")},
 }
 
 

@@ -118,3 +118,12 @@ def test_a_query_job_from_request_to_payout(rpc: Rpc, client_for: Callable[[int]
     charged = (20 + 800) + (20 + 400) + 28
     assert hospital.billing.balance_of(hospital.address) == balance_before - charged
     assert [j.job_id for j in hospital.jobs.jobs()] == list(range(1, job_id + 1))
+
+
+def test_role_names_render_the_roles_the_contracts_define(client_for) -> None:
+    from offchain.chain.render import ROLE_NAMES
+
+    admin = client_for(0)
+    for name in ("REGULATOR_ROLE", "MEMBER_ROLE", "JOBS_ROLE"):
+        role_id = admin.consortium._call(name)
+        assert ROLE_NAMES[bytes(role_id)] == name
