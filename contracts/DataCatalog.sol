@@ -300,8 +300,35 @@ contract DataCatalog is IDataCatalog, ReentrancyGuardTransient {
             typeHash != keccak256("bool") && typeHash != keccak256("int32") && typeHash != keccak256("int64")
                 && typeHash != keccak256("float32") && typeHash != keccak256("float64")
                 && typeHash != keccak256("string") && typeHash != keccak256("date")
-                && typeHash != keccak256("timestamp")
+                && typeHash != keccak256("timestamp") && !_isDecimalType(bytes(columnType))
         ) revert DataCatalogUnknownColumnType(index, columnType);
+    }
+
+    /// @dev Whether `columnType` is `decimal(p,s)` with 1 <= p <= 18 and 0 <= s <= p, each
+    ///      written with one or two digits and no spaces: the canonical spelling the off-chain
+    ///      data layer produces (offchain/data/schema.py), so one schema has one hash.
+    function _isDecimalType(bytes calldata columnType) private pure returns (bool) {
+        uint256 length = columnType.length;
+        if (length < 12 || length > 14 || bytes8(columnType[0:8]) != bytes8("decimal(")) return false;
+        if (columnType[length - 1] != ")") return false;
+        (uint256 precision, uint256 next) = _readSmallNumber(columnType, 8);
+        if (next == 8 || next >= length - 1 || columnType[next] != ",") return false;
+        (uint256 scale, uint256 end) = _readSmallNumber(columnType, next + 1);
+        if (end == next + 1 || end != length - 1) return false;
+        return precision >= 1 && precision <= 18 && scale <= precision;
+    }
+
+    /// @dev Reads up to two decimal digits from `start` (no leading zero unless the number is
+    ///      0); returns the value and the index after the last digit read (`start` if none).
+    function _readSmallNumber(bytes calldata text, uint256 start) private pure returns (uint256, uint256) {
+        uint256 value;
+        uint256 index = start;
+        while (index < text.length && index < start + 2 && text[index] >= "0" && text[index] <= "9") {
+            if (index > start && value == 0) return (value, start); // leading zero: not canonical
+            value = value * 10 + (uint8(text[index]) - 48);
+            index++;
+        }
+        return (value, index);
     }
 
     function _schemaHash(string[] calldata columnNames, string[] calldata columnTypes)

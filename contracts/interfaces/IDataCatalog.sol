@@ -112,7 +112,8 @@ interface IDataCatalog {
     error DataCatalogDuplicateColumnName(uint256 columnIndex, string name);
 
     /// @notice A column type is not one of `bool`, `int32`, `int64`, `float32`, `float64`,
-    ///         `string`, `date`, `timestamp`.
+    ///         `string`, `date`, `timestamp`, or `decimal(p,s)` with 1 <= p <= 18 and s <= p
+    ///         (exact fixed-point numbers such as money, written without spaces).
     /// @param columnIndex Index of the column.
     /// @param columnType The type given.
     error DataCatalogUnknownColumnType(uint256 columnIndex, string columnType);

@@ -445,8 +445,8 @@ class DataCatalogUnknownColumnType(ContractError, ValueError):
     """A column type is not one of the supported types."""
 
     template = (
-        "column {columnIndex} has unknown type {columnType}; use int64, float64, string, date "
-        "or bool"
+        "column {columnIndex} has unknown type {columnType}; use bool, int32, int64, float32, "
+        "float64, string, date, timestamp or decimal(p,s) with 1 <= p <= 18 and s <= p"
     )
 
 

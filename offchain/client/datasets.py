@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offchain.chain.client import ChainClient
-from offchain.data.schema import Schema
+from offchain.data.schema import Schema, decimal_scale
 from offchain.data.store import LocalStore
 from offchain.errors import InputError
 from offchain.node.state import FingerprintRecord, NodeState
@@ -59,12 +59,13 @@ def open_store_for_writing(path: Path) -> LocalStore:
 
 def chain_schema(schema: Schema) -> tuple[list[str], list[str]]:
     """Column names and types as the DataCatalog records them; refuse types it cannot."""
-    refused = [(c.name, c.type) for c in schema.columns if c.type not in CHAIN_TYPES]
+    refused = [(c.name, c.type) for c in schema.columns
+               if c.type not in CHAIN_TYPES and decimal_scale(c.type) is None]
     if refused:
         listed = ", ".join(f"{name} ({kind})" for name, kind in refused)
         raise InputError(
             f"columns {listed} have types the DataCatalog contract does not record (it takes "
-            f"{', '.join(CHAIN_TYPES)}); cast them in the source, e.g. money as DOUBLE or as integer cents"
+            f"{', '.join(CHAIN_TYPES)} and decimal(p,s) with p <= 18); cast them in the source"
         )
     return schema.names, schema.types
 

@@ -119,7 +119,7 @@ class ChainCatalog:
                 owner=to_checksum_address(record["owner"]),
                 owner_name=self.member_name(record["owner"]),
                 name=record["name"],
-                schema=self.schema(dataset_id),
+                schema=self.schema(dataset_id, bytes(record["schemaHash"])),
                 row_count=int(record["rowCount"]),
                 fingerprint=bytes(record["fingerprint"]),
                 version=int(record["version"]),
@@ -127,12 +127,20 @@ class ChainCatalog:
             )
         return self._datasets[dataset_id]
 
-    def schema(self, dataset_id: int) -> Schema:
-        """Return the schema of ``dataset_id`` from its ``DatasetRegistered`` event (cached)."""
+    def schema(self, dataset_id: int, schema_hash: bytes | None = None) -> Schema:
+        """Return the schema of ``dataset_id`` from its ``DatasetRegistered`` event.
+
+        Cached by the dataset's on-chain schema hash when the caller knows it,
+        so a chain that was reset or reorganised never serves a stale schema.
+        """
+        if schema_hash is None:
+            (record,) = self._views([("DataCatalog", "dataset", (dataset_id,))])
+            schema_hash = bytes(record["schemaHash"])
         address = self.client.catalog.address
         deployment = self.client.deployment
         # Two local chains may hold contracts at the same addresses: key by chain as well.
-        cache_key = (self.client.rpc.url, deployment.chain_id, deployment.created_at, address, dataset_id)
+        cache_key = (self.client.rpc.url, deployment.chain_id, deployment.created_at, address,
+                     dataset_id, schema_hash)
         with _SCHEMAS_LOCK:
             cached = _SCHEMAS.get(cache_key)
         if cached is not None:

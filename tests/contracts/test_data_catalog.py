@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,8 +104,18 @@ def test_register_revertsWhen_columnTypeUnknown(world: World) -> None:
                           "DataCatalogUnknownColumnType", 1, "varchar")
 
 
+@pytest.mark.parametrize("column_type", ["decimal(12)", "decimal(19,2)", "decimal(5,6)", "decimal(0,0)",
+                                         "decimal( 12,2)", "decimal(12,2", "decimal(012,2)",
+                                         "decimal(12,02)", "decimal(123,2)", "decimal(,2)",
+                                         "decimal(12,)", "Decimal(12,2)"])
+def test_register_revertsWhen_decimalTypeMalformed(world: World, column_type: str) -> None:
+    world.d.expect_revert(_register(world, world.bank, names=["a", "b"], types=["int64", column_type]),
+                          world.bank, "DataCatalogUnknownColumnType", 1, column_type)
+
+
 def test_register_acceptsEveryDocumentedColumnType(world: World) -> None:
-    types = ["bool", "int32", "int64", "float32", "float64", "string", "date", "timestamp"]
+    types = ["bool", "int32", "int64", "float32", "float64", "string", "date", "timestamp",
+             "decimal(1,0)", "decimal(12,2)", "decimal(18,18)", "decimal(9,0)"]
     names = [f"c_{t}" for t in types]
     world.d.send(_register(world, world.bank, names=names, types=types), world.bank)
 

@@ -193,3 +193,17 @@ def test_commitments_come_from_events_and_must_fold_to_the_digest(
     with pytest.raises(ChainError, match="incomplete logs"):
         job_commitments(asker.client, job.job_id, [e for e in trail if e.name != "InputCommitted" or
                                                    e.args["inputIndex"] != 1])
+
+
+def test_money_registers_as_an_exact_decimal_column(member: Callable[[int], ChainClient],
+                                                    tmp_path: Path) -> None:
+    north = member(NORTHBANK)
+    source = tmp_path / "money.parquet"
+    scratch = LocalStore()
+    scratch._cursor().execute(
+        "CREATE TABLE money AS SELECT CAST(1234.56 AS DECIMAL(12,2)) AS amount, 'north' AS region")
+    scratch._cursor().execute(f"COPY money TO '{source}' (FORMAT parquet)")
+    done = register_dataset(north, tmp_path / "m.duckdb", tmp_path / "m.sqlite", "money", source=source)
+    found = ChainCatalog(north).dataset(done.dataset_id)
+    assert found.schema.types == ["decimal(12,2)", "string"]
+    assert found.fingerprint == done.fingerprint
