@@ -22,9 +22,15 @@ functions a CLI or the node calls:
   receipt; the requester's :func:`collect_publish_result` checks the
   delivered outputs against both commitments and finalizes.
 
-The node delivers ``RunRequest.parameters`` (requester → owner) and the
-result (owner → requester) over its authenticated links; here they are
-arguments, so the same steps run in one process in tests and the demo.
+A member node does the owner's and the requester's part of a PUBLISH job
+itself (``offchain/node/driver.py``, ``Requester.run``), delivering
+``RunRequest.parameters`` (requester → owner) and the result (owner →
+requester) over its authenticated links. Here they are arguments, so the
+same steps run in one process, against a chain, without nodes. Both sides
+commit and check the one result commitment of
+:mod:`offchain.programs.commitments` (over the plain outputs, one array
+each) and plan with the node's :class:`~offchain.node.catalog.ChainCatalog`
+and :func:`~offchain.node.jobspec.job_inputs`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +51,6 @@ from offchain.chain.client import (
     ZERO_ADDRESS,
     ChainClient,
     Consent,
-    JobInput,
     JobRequest,
     PreparedTransaction,
 )
@@ -52,54 +58,26 @@ from offchain.chain.events import EventRecord
 from offchain.chain.models import JobStatus
 from offchain.chain.rpc import to_int
 from offchain.chain.signer import Receipt
-from offchain.data.schema import Schema
 from offchain.data.store import LocalStore
-from offchain.errors import InputError, PolicyViolation, SandboxError
+from offchain.errors import CommitmentMismatch, InputError, PolicyViolation, SandboxError
+from offchain.node.jobspec import job_inputs
 from offchain.programs.base import (
-    DatasetInfo,
     OwnerEvaluatedProgram,
     OwnerEvaluation,
     Plan,
     RunRequest,
     program_hash,
 )
-from offchain.programs.catalog import StaticCatalog
+from offchain.programs.commitments import (
+    NONCE_BYTES,
+    ResultEvidence,
+    result_bytes,
+    result_commitment,
+)
 from offchain.publish.subjects import SubjectKey, consent_reference, purpose_hash
-from offchain.vocabulary import ConstraintLevel, JobKind
+from offchain.vocabulary import JobKind
 
 MAX_NOTE_CHARS = 480
-_RESULT_DOMAIN = b"unseen/publish-result/v1"
-
-
-# ---------------------------------------------------------------------------------------------
-# planning against the chain
-
-
-def chain_catalog(client: ChainClient, datasets: Mapping[int, Schema],
-                  grantee: str | None = None) -> StaticCatalog:
-    """A catalog of registered datasets as the chain records them now, for planning.
-
-    ``datasets`` maps dataset ids to the schemas the caller expects; each is
-    checked against the schema hash on chain. With ``grantee``, the
-    catalog also holds that member's effective column levels, so
-    ``check_script`` can check uses before anything is requested. (The
-    node's ``ChainCatalog`` answers the same questions lazily, at a block.)
-    """
-    infos, levels = [], {}
-    for dataset_id, schema in datasets.items():
-        record = client.catalog.dataset(dataset_id)
-        if client.catalog.schema_hash(schema.names, schema.types) != record.schema_hash:
-            raise InputError(f"dataset {dataset_id} was registered with another schema than "
-                             f"{schema.names}")
-        owner = client.consortium.member(record.owner)
-        infos.append(DatasetInfo(dataset_id, to_checksum_address(record.owner), owner.name,
-                                 record.name, schema, record.row_count, record.fingerprint,
-                                 record.version, record.active))
-        if grantee is not None:
-            for index, column in enumerate(schema.names):
-                levels[(dataset_id, column, grantee)] = client.access_policy.effective_level(
-                    dataset_id, index, grantee)
-    return StaticCatalog(infos, levels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,17 +245,6 @@ def check_consent(client: ChainClient, dataset_id: int, subject: bytes, purpose:
 # PUBLISH jobs
 
 
-def job_inputs(plan: Plan) -> tuple[JobInput, ...]:
-    """The ``JobInput`` of each plan input: its column uses as (schema position, level) lists."""
-    inputs = []
-    for index, item in enumerate(plan.inputs):
-        uses = [use for use in plan.uses if use.input_index == index]
-        inputs.append(JobInput(item.dataset.dataset_id,
-                               tuple(item.dataset.schema.index(use.column) for use in uses),
-                               tuple(ConstraintLevel(use.required) for use in uses)))
-    return tuple(inputs)
-
-
 @dataclass(frozen=True)
 class PublishedJob:
     """A requested PUBLISH job, as the requester knows it."""
@@ -325,19 +292,19 @@ class ServedJob:
     result_commitment: bytes
 
 
-def result_bytes(plan: Plan, outputs: Mapping[str, np.ndarray]) -> bytes:
-    """The canonical bytes of a PUBLISH result: each declared output's name and int64 value."""
-    parts = [_RESULT_DOMAIN]
-    for output in plan.outputs:
-        name = output.name.encode("ascii")
-        value = int(np.asarray(outputs[output.name]).reshape(-1)[0])
-        parts.append(len(name).to_bytes(1, "big") + name + value.to_bytes(8, "big", signed=True))
-    return b"".join(parts)
+def output_arrays(plan: Plan, outputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The plan's outputs as the arrays a PUBLISH result commits to: one per output, plan order."""
+    missing = [output.name for output in plan.outputs if output.name not in outputs]
+    if missing:
+        raise InputError(f"outputs {missing} are missing; have {sorted(outputs)}")
+    return [np.asarray(outputs[output.name]) for output in plan.outputs]
 
 
-def result_commitment(plan: Plan, outputs: Mapping[str, np.ndarray], nonce: bytes) -> bytes:
-    """``keccak256(result bytes ‖ nonce)``, as ``commitResult`` records it."""
-    return keccak(result_bytes(plan, outputs) + nonce)
+def publish_result_commitment(plan: Plan, outputs: Mapping[str, np.ndarray], nonce: bytes) -> bytes:
+    """``keccak256(result_bytes(names, arrays) ‖ nonce)``: the node's result commitment
+    (:mod:`offchain.programs.commitments`) over the plain outputs."""
+    names = [output.name for output in plan.outputs]
+    return result_commitment(result_bytes(names, output_arrays(plan, outputs)), nonce)
 
 
 def serve_publish_job(client: ChainClient, program: OwnerEvaluatedProgram, plan: Plan,
@@ -358,7 +325,7 @@ def serve_publish_job(client: ChainClient, program: OwnerEvaluatedProgram, plan:
         client.jobs.decline(job_id, f"{type(error).__name__}: {error}"[:300]).transact()
         raise
     nonce = _fresh_nonce()
-    commitment = result_commitment(plan, evaluation.outputs, nonce)
+    commitment = publish_result_commitment(plan, evaluation.outputs, nonce)
     # One after the other: the result can only be committed (and estimated) once the input is.
     client.jobs.commit_input(job_id, 0, evaluation.input_commitment, evaluation.rows_used).transact()
     client.jobs.commit_result(job_id, commitment, evaluation.receipt).transact()
@@ -366,7 +333,7 @@ def serve_publish_job(client: ChainClient, program: OwnerEvaluatedProgram, plan:
 
 
 def _fresh_nonce() -> bytes:
-    return os.urandom(32)
+    return os.urandom(NONCE_BYTES)
 
 
 def _check_served_job(client: ChainClient, plan: Plan, job_id: int, request: Mapping[str, Any]
@@ -415,12 +382,16 @@ class PublishOutcome:
 
 def collect_publish_result(client: ChainClient, program: OwnerEvaluatedProgram, plan: Plan,
                            run: RunRequest, job_id: int, outputs: Mapping[str, np.ndarray],
-                           nonce: bytes, finalize: bool = True) -> PublishOutcome:
+                           nonce: bytes, finalize: bool = True,
+                           evidence_dir: Path | None = None) -> PublishOutcome:
     """At the requester: check the delivered result against the chain, decode, finalize.
 
     The result must match the owner's result commitment, and the receipt
     must bind this program, these parameters, the committed input and
-    these outputs; otherwise a dispute is opened naming the owner.
+    these outputs; otherwise a dispute is opened naming the owner, citing
+    the :class:`~offchain.programs.commitments.ResultEvidence` of what was
+    delivered (kept in ``evidence_dir`` when given), and
+    ``CommitmentMismatch`` is raised.
     """
     from offchain.publish.program import verify_receipt
 
@@ -431,14 +402,21 @@ def collect_publish_result(client: ChainClient, program: OwnerEvaluatedProgram, 
         raise PolicyViolation(f"job {job_id} has no committed input and result yet")
     owner = to_checksum_address(committed.args["node"])
     arrays = {name: np.asarray(value) for name, value in outputs.items()}
-    honest = (result_commitment(plan, arrays, nonce) == bytes(committed.args["resultCommitment"])
+    honest = (len(nonce) == NONCE_BYTES and set(arrays) == {o.name for o in plan.outputs}
+              and publish_result_commitment(plan, arrays, nonce) == bytes(committed.args["resultCommitment"])
               and verify_receipt(plan, run, arrays, bytes(inputs.args["fingerprint"]),
                                  bytes(committed.args["transcriptHash"])))
     if not honest:
-        evidence = keccak(result_bytes(plan, arrays) + nonce)
-        client.jobs.dispute(job_id, owner, evidence).transact()
-        raise PolicyViolation(f"job {job_id}: the result delivered by {owner} does not match its "
-                              "commitments on chain; a dispute was opened")
+        names = [output.name for output in plan.outputs]
+        delivered = [arrays.get(name, np.zeros(0, dtype=np.int64)) for name in names]
+        evidence = ResultEvidence.from_arrays(client.deployment.chain_id, client.jobs.address, job_id, names,
+                                              [(owner, delivered, nonce)])
+        if evidence_dir is not None:
+            evidence_dir.mkdir(parents=True, exist_ok=True)
+            evidence.save(evidence_dir / f"job-{job_id}-0x{evidence.evidence_hash().hex()[:16]}.json")
+        client.jobs.dispute(job_id, owner, evidence.evidence_hash()).transact()
+        raise CommitmentMismatch(f"job {job_id}: the result delivered by {owner} does not match its "
+                                 "commitments on chain; a dispute naming it was opened", job_id, owner)
     balance = client.billing.balance_of(client.address)
     if finalize:
         client.jobs.finalize(job_id).transact()
@@ -448,9 +426,9 @@ def collect_publish_result(client: ChainClient, program: OwnerEvaluatedProgram, 
 
 
 __all__ = [
-    "chain_catalog", "ConsentRecord", "PublishOutcome", "PublishedJob", "ServedJob", "approval_note", "approve",
-    "check_approved", "check_consent", "collect_publish_result", "job_events", "job_inputs",
-    "missing_approvals", "record_consent", "request_publish", "result_commitment",
+    "ConsentRecord", "PublishOutcome", "PublishedJob", "ServedJob", "approval_note", "approve",
+    "check_approved", "check_consent", "collect_publish_result", "job_events", "missing_approvals",
+    "output_arrays", "publish_result_commitment", "record_consent", "request_publish",
     "revoke_approval", "revoke_consent", "revoke_consent_by_signature", "serve_publish_job",
     "sign_consent_revocation",
 ]

@@ -32,7 +32,6 @@ Steps of :meth:`Requester.run`:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from offchain.chain import abi as abi_codec
-from offchain.chain.client import ZERO_HASH, ChainClient, JobRequest
+from offchain.chain.client import ZERO_ADDRESS, ZERO_HASH, ChainClient, JobRequest
 from offchain.chain.models import JobStatus, MemberStatus
 from offchain.chain.rpc import Rpc, to_int
 from offchain.chain.signer import Signer
@@ -68,15 +67,17 @@ from offchain.net.identity import NodeIdentity
 from offchain.net.service import call_service
 from offchain.node.catalog import ChainCatalog
 from offchain.node.jobspec import JOB_ENGINE, check_plan_matches, expected_program_hash, job_inputs
-from offchain.node.payloads import (
-    flatten_payloads,
-    result_bytes,
-    result_commitment,
-    unflatten_payloads,
-)
 from offchain.node.watcher import read_job_description
 from offchain.programs import registry
 from offchain.programs.base import JobProgram, Plan, RunRequest
+from offchain.programs.commitments import (
+    NONCE_BYTES,
+    ResultEvidence,
+    payload_arrays,
+    payloads_from_arrays,
+    result_bytes,
+    result_commitment,
+)
 
 log = logging.getLogger("unseen.client")
 
@@ -293,7 +294,7 @@ class Requester:
                 per_party[party][spec.name] = payload
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="deliver") as pool:
             deliveries = [pool.submit(self._call, node, "deliver-requester-input", job_id,
-                                      {"names": names}, flatten_payloads(per_party[party], names))
+                                      {"names": names}, payload_arrays(per_party[party], names))
                           for party, node in enumerate(request.compute_nodes)]
             for delivery in deliveries:
                 delivery.result()  # the first failure, if any, with its node named
@@ -333,44 +334,47 @@ class Requester:
             time.sleep(self.poll_seconds)
 
     def fetch(self, job_id: int, request: JobRequest, plan: Plan) -> dict[str, np.ndarray]:
-        """Fetch, check against the commitments, and reconstruct the outputs; dispute on mismatch."""
+        """Fetch, check against the commitments, and reconstruct the outputs; dispute on mismatch.
+
+        All three payloads are fetched before any is judged, so that a
+        dispute carries the whole :class:`ResultEvidence` (what each node
+        delivered, with its nonce) for ``unseen audit verify-job``.
+        """
         committed = job_commitments(self.client, job_id).results
         expected = [output.name for output in plan.outputs]
-        per_party: list[dict[str, SharePayload]] = []
-        digests = {}
-        for party, node in enumerate(request.compute_nodes):
+        delivered: list[tuple[list[str], list[np.ndarray], bytes]] = []
+        for node in request.compute_nodes:
             metadata, arrays = self._call(node, "fetch-result", job_id, {"job_id": job_id}, [])
-            names = list(metadata.get("names", []))
-            nonce = bytes.fromhex(metadata.get("nonce", ""))
-            payload = result_bytes(names, arrays)
-            digests[node] = keccak(payload).hex()
+            delivered.append((list(metadata.get("names", [])), arrays, _nonce(metadata)))
+        for party, node in enumerate(request.compute_nodes):
             if party not in committed:
                 raise CommitmentMismatch(f"job {job_id}: compute node {self._name(node)} committed no result",
                                          job_id, node)
-            commitment = committed[party][0]
-            if names != expected or len(nonce) != 32 or result_commitment(payload, nonce) != commitment:
-                self._dispute(job_id, node, {
-                    "reason": "result payload does not match the node's commitment",
-                    "party": party, "names": names, "expected_names": expected,
-                    "commitment": "0x" + commitment.hex(),
-                    "recomputed": "0x" + result_commitment(payload, nonce).hex() if len(nonce) == 32 else None,
-                    "payload_keccak": digests[node],
-                })
+        evidence = self._evidence(job_id, request, expected, [(arrays, nonce) for _, arrays, nonce in delivered])
+        for party, (node, (names, arrays, nonce)) in enumerate(zip(request.compute_nodes, delivered, strict=True)):
+            honest = (names == expected and len(nonce) == NONCE_BYTES
+                      and result_commitment(result_bytes(names, arrays), nonce) == committed[party][0])
+            if not honest:
+                self._dispute(job_id, node, evidence)
                 raise CommitmentMismatch(
                     f"job {job_id}: the result of compute node {self._name(node)} (party {party}) does not "
                     "match the commitment it posted; a dispute naming it was recorded", job_id, node)
-            per_party.append(unflatten_payloads(names, arrays))
+        per_party = []
+        for party, (node, (_, arrays, _)) in enumerate(zip(request.compute_nodes, delivered, strict=True)):
+            try:
+                per_party.append(payloads_from_arrays(expected, arrays))
+            except InputError as error:  # committed to, but not share payloads of the plan's outputs
+                self._dispute(job_id, node, evidence)
+                raise ShareMismatch(f"job {job_id}: compute node {self._name(node)} (party {party}) delivered "
+                                    f"no share payloads of the outputs {expected} ({error}); a dispute was "
+                                    "recorded", suspect=party, candidates=(party,)) from error
         outputs = {}
         for name in expected:
             try:
                 outputs[name] = reconstruct([per_party[p][name] for p in range(3)], verify=True)
             except ShareMismatch as error:
                 suspect = request.compute_nodes[error.suspect] if error.suspect is not None else None
-                self._dispute(job_id, suspect, {
-                    "reason": "replicated share components disagree", "output": name,
-                    "detail": str(error), "candidates": [request.compute_nodes[c] for c in error.candidates],
-                    "payload_keccak": digests,
-                })
+                self._dispute(job_id, suspect, evidence)
                 who = (f"compute node {self._name(suspect)} (party {error.suspect})" if suspect
                        else f"one of parties {list(error.candidates)}")
                 raise ShareMismatch(
@@ -382,9 +386,9 @@ class Requester:
     def fetch_evaluated(self, job_id: int, request: JobRequest, plan: Plan, run: RunRequest) -> dict[str, np.ndarray]:
         """Fetch the outputs of a job evaluated at its owner; check commitment and receipt; dispute on mismatch.
 
-        The owner commits ``keccak(outputs ‖ nonce)`` and a receipt binding
-        the program, the run's parameters, its input commitment and the
-        outputs (``offchain.publish.program.verify_receipt``).
+        The owner commits ``keccak(result_bytes(outputs) ‖ nonce)`` and a
+        receipt binding the program, the run's parameters, its input
+        commitment and the outputs (``offchain.publish.program.verify_receipt``).
         """
         from offchain.publish.program import verify_receipt
 
@@ -392,20 +396,16 @@ class Requester:
         commitments = job_commitments(self.client, job_id)
         metadata, arrays = self._call(owner, "fetch-result", job_id, {}, [])
         names = list(metadata.get("names", []))
-        nonce = bytes.fromhex(metadata.get("nonce", ""))
+        nonce = _nonce(metadata)
         expected = [output.name for output in plan.outputs]
         outputs = dict(zip(names, arrays, strict=False))
         commitment, receipt = commitments.results.get(0, (b"", b""))
         input_commitment = commitments.inputs.get(0, (b"", 0))[0]
-        honest = (names == expected and len(arrays) == len(names) and len(nonce) == 32
+        honest = (names == expected and len(arrays) == len(names) and len(nonce) == NONCE_BYTES
                   and result_commitment(result_bytes(names, arrays), nonce) == commitment
                   and verify_receipt(plan, run, outputs, input_commitment, receipt))
         if not honest:
-            self._dispute(job_id, owner, {
-                "reason": "the outputs do not match the owner's result commitment or receipt",
-                "names": names, "expected_names": expected, "commitment": "0x" + commitment.hex(),
-                "receipt": "0x" + receipt.hex(), "payload_keccak": keccak(result_bytes(names, arrays)).hex(),
-            })
+            self._dispute(job_id, owner, self._evidence(job_id, request, expected, [(arrays, nonce)]))
             raise CommitmentMismatch(
                 f"job {job_id}: the outputs {self._name(owner)} delivered do not match its commitments on "
                 "chain; a dispute naming it was recorded", job_id, owner)
@@ -489,16 +489,30 @@ class Requester:
                 f"compute node {member.name} at {member.endpoint} ({service}, job {job_id}): {error}"
             ) from error
 
-    def _dispute(self, job_id: int, suspect: str | None, evidence: dict[str, Any]) -> None:
-        document = json.dumps({"job_id": job_id, "suspect": suspect, **evidence}, sort_keys=True, default=str)
-        evidence_hash = keccak(document.encode())
+    def _evidence(self, job_id: int, request: JobRequest, outputs: Sequence[str],
+                  delivered: Sequence[tuple[Sequence[np.ndarray], bytes]]) -> ResultEvidence:
+        """What each compute node delivered, in node order, as the evidence a dispute cites."""
+        deployment = self.client.deployment
+        return ResultEvidence.from_arrays(
+            deployment.chain_id, deployment.address("Jobs"), job_id, outputs,
+            [(node, arrays, nonce) for node, (arrays, nonce) in zip(request.compute_nodes, delivered, strict=True)])
+
+    def _dispute(self, job_id: int, suspect: str | None, evidence: ResultEvidence) -> Path | None:
+        """Dispute ``job_id`` naming ``suspect``, citing ``evidence`` by its hash; keep the file.
+
+        The file goes to ``evidence_dir/job-<id>-<hash prefix>.json``; hand it
+        to the regulator (``unseen audit verify-job JOB --evidence FILE``
+        checks it against the chain and names the deviating node).
+        """
+        evidence_hash = evidence.evidence_hash()
+        path = None
         if self.evidence_dir is not None:
             self.evidence_dir.mkdir(parents=True, exist_ok=True)
-            (self.evidence_dir / f"job-{job_id}-0x{evidence_hash.hex()[:16]}.json").write_text(document + "\n")
-        zero = "0x" + "00" * 20
-        receipt = self.client.jobs.dispute(job_id, suspect or zero, evidence_hash).transact()
-        log.warning("job %d: disputed (suspect %s, evidence 0x%s) in tx %s", job_id, suspect,
-                    evidence_hash.hex(), receipt.transaction_hash)
+            path = evidence.save(self.evidence_dir / f"job-{job_id}-0x{evidence_hash.hex()[:16]}.json")
+        receipt = self.client.jobs.dispute(job_id, suspect or ZERO_ADDRESS, evidence_hash).transact()
+        log.warning("job %d: disputed (suspect %s, evidence 0x%s%s) in tx %s", job_id, suspect,
+                    evidence_hash.hex(), f" in {path}" if path else "", receipt.transaction_hash)
+        return path
 
     def _decline_reason(self, job_id: int) -> str:
         event = next(e for e in self.client.artifacts["Jobs"].elements("event") if e["name"] == "JobDeclined")
@@ -543,6 +557,14 @@ def training_nodes(client: ChainClient, card: Any) -> tuple[str, ...]:
         f"no finished training job on this chain produced model {card.model_hash[:16]}…; pass the "
         "compute nodes that keep it"
     )
+
+
+def _nonce(metadata: Mapping[str, Any]) -> bytes:
+    """The result nonce a node sent (hex in its reply); empty when it sent none or garbled it."""
+    try:
+        return bytes.fromhex(str(metadata.get("nonce", "")))
+    except ValueError:
+        return b""
 
 
 def _chain_now(client: ChainClient) -> int:

@@ -69,18 +69,18 @@ from offchain.node.authorization import (
 )
 from offchain.node.fingerprints import check_unchanged
 from offchain.node.jobspec import JOB_ENGINE, JobDescription, alignment_session_id, session_id
-from offchain.node.payloads import (
-    check_payloads,
-    decode_arrays,
-    encode_arrays,
-    flatten_payloads,
-    input_fingerprint,
-    result_bytes,
-    result_commitment,
-    unflatten_payloads,
-)
+from offchain.node.payloads import check_payloads
 from offchain.node.state import JobRow, StoredResult
 from offchain.programs.base import JobProgram, OwnerEvaluatedProgram, OwnerSecret, Plan, RunRequest
+from offchain.programs.commitments import (
+    decode_arrays,
+    encode_arrays,
+    input_fingerprint,
+    payload_arrays,
+    payloads_from_arrays,
+    result_bytes,
+    result_commitment,
+)
 
 if TYPE_CHECKING:
     from offchain.node.daemon import Node
@@ -273,7 +273,7 @@ class JobDriver:
                 )
             for party, payload in enumerate(deal(values, kind=spec.kind, fractional_bits=JOB_ENGINE.fractional_bits)):
                 per_party[party][spec.name] = payload
-        blobs = [encode_arrays(flatten_payloads(payloads, names)) for payloads in per_party]
+        blobs = [encode_arrays(payload_arrays(payloads, names)) for payloads in per_party]
         fingerprint = input_fingerprint(arrays, shared, JOB_ENGINE.fractional_bits)
         rows_used = min(record.row_count, job.input_terms[input_index].row_limit)
         self.state.save_dealt(job.job_id, input_index, names, blobs, fingerprint, rows_used)
@@ -462,7 +462,7 @@ class JobDriver:
         payloads = {}
         for source, expected in sources.items():
             names, blob = received[source]
-            payloads[source] = unflatten_payloads(names, decode_arrays(blob))
+            payloads[source] = payloads_from_arrays(names, decode_arrays(blob))
             check_payloads(payloads[source], expected, party, source)
         return payloads
 
@@ -478,7 +478,7 @@ class JobDriver:
             transcript = self.node.network.session_transcript(transport)
         outputs = self.result_payloads(job, outputs)
         names = [output.name for output in authorized.plan.outputs]
-        arrays = flatten_payloads(outputs, names)
+        arrays = payload_arrays(outputs, names)
         nonce = os.urandom(32)
         stored = StoredResult(tuple(names), encode_arrays(arrays), nonce,
                               result_commitment(result_bytes(names, arrays), nonce), transcript)

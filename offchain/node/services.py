@@ -38,8 +38,9 @@ from offchain.chain.models import JobStatus
 from offchain.errors import InputError, PolicyViolation
 from offchain.node.authorization import authorize
 from offchain.node.jobspec import JobDescription
-from offchain.node.payloads import check_payloads, decode_arrays, encode_arrays, unflatten_payloads
+from offchain.node.payloads import check_payloads
 from offchain.node.watcher import read_job_description
+from offchain.programs.commitments import decode_arrays, encode_arrays, payloads_from_arrays
 
 if TYPE_CHECKING:
     from offchain.node.daemon import Node
@@ -100,7 +101,7 @@ class NodeServices:
         names = metadata.get("names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InputError("the request lists no array names (metadata names)")
-        payloads = unflatten_payloads(names, arrays)
+        payloads = payloads_from_arrays(names, arrays)
         check_payloads(payloads, expected, party, source)
         stored = self.node.state.save_received(job.job_id, source, names, encode_arrays(arrays), sender)
         if stored:

@@ -6,7 +6,10 @@ injected by restarting one node under ``tests/e2e/faulty_node.py``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -155,7 +158,18 @@ def test_a_compute_node_that_tampers_with_its_result_is_named_and_disputed(world
         assert dispute.suspect == world.consortium.client(cheater).address
         assert dispute.evidence_hash != bytes(32)
         evidence = list((world.consortium.node_config(REQUESTER).state_dir / "evidence").glob(f"job-{job_id}-*.json"))
-        assert len(evidence) == 1 and "replicated share components disagree" in evidence[0].read_text()
+        assert len(evidence) == 1
+        # The regulator checks the requester's evidence file against the chain: it is the one the
+        # dispute cites, every payload matches its node's commitment (the cheater committed to its
+        # tampered share), and the replicated components name the cheater.
+        verified = subprocess.run(
+            [sys.executable, "-m", "offchain.cli", "audit", "verify-job", str(job_id), "--evidence",
+             str(evidence[0]), "--deployment", str(world.consortium.directory / "deployment.json")],
+            capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "1000"})
+        assert verified.returncode == 3, verified.stdout + verified.stderr
+        assert "is the evidence the dispute names" in verified.stdout, verified.stdout
+        assert "node 1 matches" in verified.stdout and "replicated shares DISAGREE" in verified.stdout
+        assert f"suspects: {cheater} ({dispute.suspect})" in verified.stdout, verified.stdout
     finally:
         world.consortium.stop_node(cheater)
         world.consortium.start_node(cheater)

@@ -1,4 +1,4 @@
-"""Blobs, share payloads, input fingerprints and result commitments."""
+"""Blobs, share payloads, input fingerprints and result commitments (offchain.programs.commitments), as nodes use them."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from hypothesis.extra import numpy as hnp
 
 from offchain.errors import InputError
 from offchain.mpc.sharing import deal
-from offchain.node.payloads import (
-    check_payloads,
+from offchain.node.payloads import check_payloads
+from offchain.programs.base import SharedArray
+from offchain.programs.commitments import (
     decode_arrays,
     encode_arrays,
-    flatten_payloads,
     input_fingerprint,
+    payload_arrays,
+    payloads_from_arrays,
     result_bytes,
     result_commitment,
-    unflatten_payloads,
 )
-from offchain.programs.base import SharedArray
 
 _ARRAYS = st.lists(
     hnp.arrays(dtype=st.sampled_from([np.uint64, np.int64, np.uint8, np.float64, np.bool_]),
@@ -61,8 +61,8 @@ def test_share_payloads_travel_and_are_checked_against_the_plan() -> None:
         deal(np.arange(5, dtype=np.uint64), kind="boolean"), deal(np.array([3]), kind="integer"), strict=True)]
     expected = (SharedArray("keys", "boolean", 5), SharedArray("n", "integer", 1))
     for party in range(3):
-        arrays = flatten_payloads(payloads[party], ["keys", "n"])
-        back = unflatten_payloads(["keys", "n"], decode_arrays(encode_arrays(arrays)))
+        arrays = payload_arrays(payloads[party], ["keys", "n"])
+        back = payloads_from_arrays(["keys", "n"], decode_arrays(encode_arrays(arrays)))
         check_payloads(back, expected, party, "input0")
         assert np.array_equal(back["keys"].components(), payloads[party]["keys"].components())
     with pytest.raises(InputError, match="party 0"):
@@ -72,7 +72,7 @@ def test_share_payloads_travel_and_are_checked_against_the_plan() -> None:
     with pytest.raises(InputError, match="as boolean"):
         check_payloads(payloads[0], (SharedArray("keys", "integer", 5), expected[1]), 0, "input0")
     with pytest.raises(InputError, match="arrays"):
-        unflatten_payloads(["keys"], flatten_payloads(payloads[0], ["keys", "n"]))
+        payloads_from_arrays(["keys"], payload_arrays(payloads[0], ["keys", "n"]))
 
 
 def test_input_fingerprint_binds_the_shared_ring_values() -> None:

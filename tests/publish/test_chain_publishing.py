@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -25,11 +26,9 @@ from offchain.client.claims import (
 )
 from offchain.client.publishing import (
     approve,
-    chain_catalog,
     chain_now,
     check_approved,
     job_events,
-    job_inputs,
     missing_approvals,
     record_consent,
     request_publish,
@@ -39,9 +38,13 @@ from offchain.client.publishing import (
     serve_publish_job,
     sign_consent_revocation,
 )
+from offchain.client.trail import job_commitments
 from offchain.data.store import LocalStore
-from offchain.errors import PolicyViolation
+from offchain.errors import CommitmentMismatch, PolicyViolation
+from offchain.node.catalog import ChainCatalog
+from offchain.node.jobspec import job_inputs
 from offchain.programs.base import program_hash
+from offchain.programs.commitments import ResultEvidence
 from offchain.publish.program import PublishProgram
 from offchain.publish.samples import (
     PURPOSE,
@@ -68,7 +71,7 @@ def setting(client_for):
     store.create_table(TABLE, RECORDS_SCHEMA, records)
     dataset_id = offer_records(hospital, store, insurer.address)
     name = hospital.consortium.member(hospital.address).name
-    catalog = chain_catalog(insurer, {dataset_id: RECORDS_SCHEMA})
+    catalog = ChainCatalog(insurer)
     plan = PROGRAM.plan(claim_program_text(f"{name}.{TABLE}"), catalog)
     return hospital, insurer, store, records, dataset_id, plan, SubjectKey.generate()
 
@@ -130,7 +133,7 @@ def test_an_unapproved_or_modified_program_is_refused(setting) -> None:
     # the insurer changes its rules: a new hash, which the hospital never approved
     name = plan.inputs[0].dataset.owner_name
     modified = PROGRAM.plan(claim_program_text(f"{name}.{TABLE}", limits={"steps": 2_000_000}),
-                            chain_catalog(insurer, {dataset_id: RECORDS_SCHEMA}))
+                            ChainCatalog(insurer))
     assert program_hash(modified.text) != program_hash(plan.text)
     with pytest.raises(PolicyViolation, match="is not approved on"):
         request_publish(insurer, modified, run_for(modified, reference))
@@ -219,10 +222,11 @@ def test_the_whole_scenario_for_the_demo(client_for) -> None:
     assert len(settled) == 4
     for item in settled:
         assert item.decision == item.expected
+        assert item.fee == 5 + 12 and "JobFinalized" in item.events
     assert any("approved the insurer's rules" in line for line in lines)
 
 
-def test_a_result_that_differs_from_its_commitments_opens_a_dispute(setting) -> None:
+def test_a_result_that_differs_from_its_commitments_opens_a_dispute(setting, tmp_path) -> None:
     from offchain.client.publishing import collect_publish_result
 
     hospital, insurer, store, records, dataset_id, plan, key = setting
@@ -232,7 +236,19 @@ def test_a_result_that_differs_from_its_commitments_opens_a_dispute(setting) -> 
     served = serve_publish_job(hospital, PROGRAM, plan, store, job.event, run.parameters)
     altered = dict(served.evaluation.outputs)
     altered["amount"] = np.array([int(altered["amount"][0]) + 100], dtype=np.int64)
-    with pytest.raises(PolicyViolation, match="does not match its commitments"):
-        collect_publish_result(insurer, PROGRAM, plan, run, job.job_id, altered, served.nonce)
+    with pytest.raises(CommitmentMismatch, match="does not match its commitments"):
+        collect_publish_result(insurer, PROGRAM, plan, run, job.job_id, altered, served.nonce,
+                               evidence_dir=tmp_path)
     assert insurer.jobs.status(job.job_id) is JobStatus.DISPUTED
-    assert insurer.jobs.dispute_of(job.job_id).suspect == hospital.address
+    dispute = insurer.jobs.dispute_of(job.job_id)
+    assert dispute.suspect == hospital.address
+    # The evidence the dispute cites is the file kept, in the audit's format, naming the owner.
+    (path,) = tmp_path.glob(f"job-{job.job_id}-*.json")
+    evidence, file_hash = ResultEvidence.load(path)
+    assert file_hash == dispute.evidence_hash
+    (delivered,) = evidence.results
+    assert delivered.node == hospital.address
+    committed = job_commitments(insurer, job.job_id).results[0][0]
+    assert delivered.commitment(evidence.outputs) != committed
+    honest = [served.evaluation.outputs[name] for name in evidence.outputs]
+    assert replace(delivered, arrays=tuple(honest)).commitment(evidence.outputs) == committed

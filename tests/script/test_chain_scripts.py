@@ -8,14 +8,14 @@ from offchain.chain.client import ZERO_ADDRESS, JobRequest
 from offchain.chain.errors import AccessPolicyProgramNotApproved
 from offchain.client.publishing import (
     approve,
-    chain_catalog,
     chain_now,
     check_approved,
-    job_inputs,
     missing_approvals,
 )
 from offchain.data.schema import Schema
 from offchain.errors import PolicyViolation, ScriptPolicyViolation
+from offchain.node.catalog import ChainCatalog
+from offchain.node.jobspec import job_inputs
 from offchain.programs.base import program_hash
 from offchain.script.program import ScriptProgram, check_script, script_text
 from offchain.vocabulary import ConstraintLevel, JobKind
@@ -54,7 +54,8 @@ def consortium(client_for):  # noqa: F811 - the imported fixture
                               for c in SCHEMA.columns])
     ids = [register(o, requester.address, ConstraintLevel.PLAINTEXT_AFTER_AGGREGATE) for o in owners]
     names = [o.consortium.member(o.address).name for o in owners]
-    catalog = chain_catalog(requester, {i: chain_schema for i in ids}, requester.address)
+    catalog = ChainCatalog(requester)
+    assert all(catalog.dataset_by_id(i).schema == chain_schema for i in ids)
     inputs = {
         "debt_a": {"dataset": f"{names[0]}.customers", "column": "debt", "min": 0, "max": 1e5},
         "debt_b": {"dataset": f"{names[1]}.customers", "column": "debt", "min": 0, "max": 1e5},
