@@ -60,7 +60,8 @@ from offchain.chain.rpc import to_int
 from offchain.chain.signer import Receipt
 from offchain.data.store import LocalStore
 from offchain.errors import CommitmentMismatch, InputError, PolicyViolation, SandboxError
-from offchain.node.jobspec import job_inputs
+from offchain.node.jobspec import expected_program_hash, job_inputs
+from offchain.programs import registry
 from offchain.programs.base import (
     OwnerEvaluatedProgram,
     OwnerEvaluation,
@@ -97,10 +98,15 @@ def approval_note(plan: Plan) -> str:
     return note if len(note) <= MAX_NOTE_CHARS else note[: MAX_NOTE_CHARS - 1] + "…"
 
 
+def approved_hash(plan: Plan) -> bytes:
+    """The hash owners approve for ``plan``: its job's ``programHash`` (a predict job's is the model hash)."""
+    return expected_program_hash(registry.get(plan.program), plan)
+
+
 def approve(client: ChainClient, plan: Plan, note: str | None = None) -> list[Receipt]:
     """Approve the plan's program hash on every input the caller owns (one batch)."""
     owned = _owned(client, plan)
-    digest = program_hash(plan.text)
+    digest = approved_hash(plan)
     pending = [d for d in owned if not client.access_policy.is_program_approved(d, digest)]
     note = approval_note(plan) if note is None else note
     return client.transact_all([client.access_policy.approve_program(d, digest, note)
@@ -109,7 +115,7 @@ def approve(client: ChainClient, plan: Plan, note: str | None = None) -> list[Re
 
 def revoke_approval(client: ChainClient, plan: Plan, note: str) -> list[Receipt]:
     """Withdraw the approval of the plan's program hash on every input the caller owns."""
-    digest = program_hash(plan.text)
+    digest = approved_hash(plan)
     approved = [d for d in _owned(client, plan)
                 if client.access_policy.is_program_approved(d, digest)]
     return client.transact_all([client.access_policy.revoke_program(d, digest, note)
@@ -129,7 +135,7 @@ def _owned(client: ChainClient, plan: Plan) -> list[int]:
 
 def missing_approvals(client: ChainClient, plan: Plan, requester: str) -> list[str]:
     """The inputs (``member.table``) whose owner has not approved the plan's program hash."""
-    digest = program_hash(plan.text)
+    digest = approved_hash(plan)
     handle = client.access_policy.handle
     others = [i.dataset for i in plan.inputs if i.dataset.owner.lower() != requester.lower()]
     answers = client.call_many([(handle, "isProgramApproved", (d.dataset_id, digest))
@@ -142,7 +148,7 @@ def check_approved(client: ChainClient, plan: Plan, requester: str) -> None:
     missing = missing_approvals(client, plan, requester)
     if missing:
         raise PolicyViolation(
-            f"program 0x{program_hash(plan.text).hex()} is not approved on {', '.join(missing)}; "
+            f"program 0x{approved_hash(plan).hex()} is not approved on {', '.join(missing)}; "
             "send the program text to their owners for review (a changed text is a new program)"
         )
 

@@ -76,7 +76,7 @@ def run_job(console: Console, requester: Any, text: str, private: dict | None, a
             status.update(
                 f"job {progress.job_id}: {progress.status.name.lower()} — accepted {progress.accepted}/"
                 f"{progress.roles}, inputs {progress.inputs_committed}/{progress.inputs}, results "
-                f"{progress.results_committed}/3 ({progress.seconds:.1f} s)"
+                f"{progress.results_committed}/{progress.roles - progress.inputs} ({progress.seconds:.1f} s)"
             )
 
         outcome = requester.run(text, private, compute_nodes=_nodes(requester, args),
@@ -86,9 +86,13 @@ def run_job(console: Console, requester: Any, text: str, private: dict | None, a
         f"({outcome.refund:,} refunded) — "
         + ", ".join(f"{name} {amount:,}" for name, amount in outcome.payouts.items())
     )
-    agree = "agree" if outcome.transcripts_agree else "DISAGREE"
-    console.print(f"session transcripts of the 3 compute nodes {agree}; "
-                  f"{sum(outcome.timings.values()):.2f} s in all")
+    seconds = sum(outcome.timings.values())
+    if len(outcome.transcripts) == 1:
+        console.print(f"evaluated at the data owner; its commitment and receipt check out; {seconds:.2f} s in all")
+    else:
+        agree = "agree" if outcome.transcripts_agree else "DISAGREE"
+        console.print(f"session transcripts of the {len(outcome.transcripts)} compute nodes {agree}; "
+                      f"{seconds:.2f} s in all")
     return outcome
 
 
