@@ -158,7 +158,7 @@ def claim_settlement_scenario(hospital: ChainClient, insurer: ChainClient, *, se
            f"(program 0x{program_hash(plan.text).hex()[:12]}…): {approval_note(plan)}")
     key = SubjectKey.generate()
     settled = []
-    for claim in claims(rng, records, count, start=dt.date(2025, 3, 1)):
+    for claim in mixed_claims(rng, records, count):
         consent = record_consent(hospital, dataset_id, key, claim.patient_id, PURPOSE,
                                  chain_now(hospital) + 30 * 86_400, evidence=b"signed form")
         report(f"patient {claim.patient_id} consented (subject 0x{consent.subject.hex()[:12]}…, "
@@ -176,6 +176,22 @@ def claim_settlement_scenario(hospital: ChainClient, insurer: ChainClient, *, se
                f"job {job_id}, the insurer learned {_render(decision)} (the rules on the records in the clear: "
                f"{_render(settled[-1].expected)}); fee {fee}; trail: {' → '.join(events)}")
     return settled
+
+
+def mixed_claims(rng: np.random.Generator, records: Mapping[str, Any], count: int) -> list[Claim]:
+    """``count`` generated claims, alternately ones the rules approve and ones they refuse where possible.
+
+    Chosen with the plaintext reference (:func:`expected_settlement`), so that a
+    short scenario shows both outcomes; the secure evaluation never sees it.
+    """
+    candidates = claims(rng, records, max(8 * count, 24), start=dt.date(2025, 3, 1))
+    approved = [c for c in candidates if expected_settlement(records, c)["approved"]]
+    refused = [c for c in candidates if not expected_settlement(records, c)["approved"]]
+    chosen: list[Claim] = []
+    while len(chosen) < count and (approved or refused):
+        preferred, other = (approved, refused) if len(chosen) % 2 == 0 else (refused, approved)
+        chosen.append((preferred or other).pop(0))
+    return chosen
 
 
 def _offer_at_node(hospital: ChainClient, config: NodeConfig, records: Mapping[str, Any], insurer: str) -> int:

@@ -82,3 +82,69 @@ def plaintext(sql: str, **tables: Path) -> list[tuple]:
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
+
+
+# -- secure model: a lender's customers and a shop's behaviour -----------------------------------
+
+
+def credit_population(rng: np.random.Generator, customers: int, applicants: int) -> dict[str, dict[str, np.ndarray]]:
+    """A lender's repayment history and a shop's purchase behaviour of partly the same people.
+
+    Returns three tables and the truth:
+
+    * ``customers`` (the lender): ``customer_id, income, debt, defaulted`` for
+      ``customers`` past borrowers (about 90 % of them also shop);
+    * ``applicants`` (the lender): ``customer_id, income, debt`` for
+      ``applicants`` new loan applicants, whose outcome is not known yet;
+    * ``behaviour`` (the shop): ``customer_id, orders, returns, late_payments``
+      for its clients, among them most borrowers and applicants;
+    * ``outcomes``: ``customer_id, defaulted`` of the applicants (what will
+      happen; only the demo knows it, to judge the scores).
+
+    Default risk rises with debt relative to income and with late payments at
+    the shop, and falls with regular orders, so neither member's columns alone
+    predict it as well as both together.
+    """
+    total = customers + applicants
+    ids = np.array([f"C{i:06d}" for i in range(total)], dtype=object)
+    income = np.round(rng.lognormal(10.6, 0.35, total) / 1000, 2)  # thousands a year
+    debt = np.round(rng.gamma(2.0, 9.0, total), 2)  # thousands owed
+    orders = rng.poisson(8, total).astype(np.int64)
+    returns = rng.binomial(orders, 0.12).astype(np.int64)
+    late = rng.poisson(0.6, total).astype(np.int64)
+    logit = -1.4 + 0.05 * (debt - 18) - 0.03 * (income - 42) + 0.7 * (late - 0.6) - 0.08 * (orders - 8)
+    defaulted = (rng.random(total) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    shops = rng.random(total) < 0.9
+    past, new = np.arange(customers), np.arange(customers, total)
+    return {
+        "customers": {"customer_id": ids[past], "income": income[past], "debt": debt[past],
+                      "defaulted": defaulted[past]},
+        "applicants": {"customer_id": ids[new], "income": income[new], "debt": debt[new]},
+        "behaviour": {"customer_id": ids[shops], "orders": orders[shops], "returns": returns[shops],
+                      "late_payments": late[shops]},
+        "outcomes": {"customer_id": ids[new], "defaulted": defaulted[new]},
+    }
+
+
+# -- secure script: three members' columns about the same customers -------------------------------
+
+
+def shared_customers(rng: np.random.Generator, count: int) -> dict[str, dict[str, np.ndarray]]:
+    """Three members' ``accounts`` tables about the same ``count`` customers, each in its own row order.
+
+    ``first`` and ``second`` are lenders (``debt``; the second also counts
+    ``late`` payments), ``third`` an insurer that knows each customer's
+    ``income``; all in thousands.
+    """
+    ids = np.array([f"K{i:06d}" for i in range(count)], dtype=object)
+    columns = {
+        "first": {"customer_id": ids, "debt": np.round(rng.gamma(2.0, 8.0, count), 2)},
+        "second": {"customer_id": ids, "debt": np.round(rng.gamma(1.5, 6.0, count), 2),
+                   "late": rng.poisson(0.8, count).astype(np.int64)},
+        "third": {"customer_id": ids, "income": np.round(rng.lognormal(3.7, 0.4, count), 2)},
+    }
+    shuffled = {}
+    for name, table in columns.items():
+        order = rng.permutation(count)
+        shuffled[name] = {column: values[order] for column, values in table.items()}
+    return shuffled
