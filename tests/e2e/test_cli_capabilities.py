@@ -93,13 +93,11 @@ def unseen(world: World, member: str, *arguments: str, cwd: Path | None = None) 
 
 
 def ok(done: subprocess.CompletedProcess) -> str:
-    print("=====", done.args[3:6]); print(done.stdout); print(done.stderr)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 def refused(done: subprocess.CompletedProcess, exit_code: int, starts: str) -> str:
-    print("=====R", done.args[3:6]); print(done.stderr)
     assert done.returncode == exit_code, (done.returncode, done.stdout, done.stderr)
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(starts), done.stderr
     return done.stderr
