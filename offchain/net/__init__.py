@@ -11,6 +11,7 @@ Modules in dependency order (each imports only from those above it):
 ``tls``           ``TlsTransport``: links of two connections, reader and writer threads
 ``service``       request/response exchanges with a node: ``call_service`` and the node's side
 ``router``        ``NodeListener``: one port per node for every job's links and services; ``open_session``
+``lifetime``      child processes that end with their parent process
 ``cluster``       ``run_tls``: parties as OS processes over TLS on loopback
 ================  ===============================================================
 

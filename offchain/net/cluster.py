@@ -20,6 +20,15 @@ waiting for a timeout; the caller re-raises the root cause (the first error
 that is not a consequence of a broken link) with the other parties' errors
 and the failing party's traceback attached as notes. Processes still running
 some time after a failure are terminated; none outlives the call.
+
+Party processes are **not daemonic**, so a party may start processes of its
+own — ECDH-PSI spreads its curve work over a process pool
+(``offchain.psi.pool``), which a daemonic process may not create. What
+daemonic processes gave is kept by other means: the ``finally`` of
+:func:`run_tls_parties` terminates (then kills) every party still running
+before the call returns or raises, and each party watches its parent
+(:func:`offchain.net.lifetime.exit_with_parent`), as its pool workers watch
+it, so a caller killed outright leaves no process behind either.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from offchain.mpc.program import Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
 from offchain.mpc.seeds import PARTIES
 from offchain.net.identity import NodeIdentity
+from offchain.net.lifetime import exit_with_parent
 from offchain.net.local import DEFAULT_TIMEOUT, root_cause
 from offchain.net.tls import DEFAULT_CONNECT_TIMEOUT_SECONDS, Peer, TlsTransport, bind_listener
 
@@ -120,7 +130,7 @@ def run_tls_parties(
                 timeout, one_way_delay, connect_timeout, pipes[party][1],
             ),
             name=f"unseen-tls-party-{party}",
-            daemon=True,
+            daemon=False,  # a party may start its own worker processes (see the module docstring)
         )
         for party in range(parties)
     ]
@@ -232,6 +242,7 @@ def _party_process(
     connection: Connection,
 ) -> None:
     """Body of one party process (see the module docstring)."""
+    exit_with_parent()
     try:
         listener = bind_listener(LOOPBACK, 0)
         connection.send(("port", listener.getsockname()[1]))

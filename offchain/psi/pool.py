@@ -3,6 +3,9 @@
 X25519 and the hash to the curve hold the GIL, so parallelism needs
 processes. The pool uses the ``spawn`` start method: the calling process may
 already run transport threads, and forking a threaded process is unsafe.
+Its workers end with the process that started them
+(:func:`offchain.net.lifetime.exit_with_parent`), so a party process of
+``offchain.net.cluster`` that is terminated leaves no worker behind.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 from offchain.errors import InputError
+from offchain.net.lifetime import exit_with_parent
 
 
 class InlineExecutor(Executor):
@@ -38,9 +42,9 @@ def default_workers() -> int:
 def make_executor(workers: int | None) -> Executor:
     """Return an executor with ``workers`` processes; 0 means inline, None means one per core.
 
-    A daemonic process (such as a party process of ``offchain.net.cluster``)
-    may not start children: there None means inline and a positive count is
-    refused with the fix.
+    A daemonic process may not start children: there None means inline and a
+    positive count is refused with the fix. (The party processes of
+    ``offchain.net.cluster`` are not daemonic: their PSI uses every core.)
     """
     daemonic = multiprocessing.current_process().daemon
     if workers is None:
@@ -54,4 +58,5 @@ def make_executor(workers: int | None) -> Executor:
         )
     if workers == 0:
         return InlineExecutor()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_with_parent)
