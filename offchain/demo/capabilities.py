@@ -210,6 +210,8 @@ def secure_publishing(demo: Demo, hospital: str, insurer: str, *, claims: int = 
                       _decision(item.decision), _decision(item.expected), f"{item.fee:,}")
     demo.print(table)
     demo.check("secure publishing", all(item.decision == item.expected for item in settled))
+    demo.say("the last claim's job, as the chain records it:")
+    demo.trail(settled[-1].job_id, insurer)
 
 
 def _decision(values: dict[str, Any]) -> str:

@@ -270,9 +270,10 @@ class Demo:
                  f"{sum(outcome.timings.values()):.1f} s ({timings})")
         return outcome
 
-    def trail(self, outcome: JobOutcome, requester: str) -> None:
+    def trail(self, job_id: int | JobOutcome, requester: str) -> None:
         """Fees, the job's events, its commitments and whether its nodes' transcripts agree, from the chain."""
-        summary = job_summary(self.consortium.client(requester), outcome.job_id)
+        job_id = job_id.job_id if isinstance(job_id, JobOutcome) else job_id
+        summary = job_summary(self.consortium.client(requester), job_id)
         names = Counter(event.name for event in summary.events)
         self.say(f"fees: {summary.charged:,} credits paid of {summary.escrowed:,} escrowed ({summary.refund:,} "
                  "refunded): " + ", ".join(f"{escape(k)} {v:,}" for k, v in summary.payouts.items()))
@@ -284,7 +285,11 @@ class Demo:
                             for name, commitment in summary.result_commitments.items())
         self.say(f"result commitments: {results} (events fold to the on-chain digest "
                  f"0x{summary.commitments.digest.hex()[:10]}…)")
-        transcript = next(iter(summary.transcripts.values()))
+        (owner, transcript), *others = summary.transcripts.items()
+        if not others:  # evaluated at the owner: its transcript hash is the run's receipt
+            self.say(f"receipt 0x{transcript.hex()[:16]}… committed by {escape(owner)}: binds the program, the "
+                     "run's parameters, the rows used and the outputs")
+            return
         verdict = "[green]identical at the 3 compute nodes[/]" if summary.transcripts_agree else "[red]DIFFER[/]"
         self.say(f"session transcript 0x{transcript.hex()[:16]}…: {verdict}")
 
