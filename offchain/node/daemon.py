@@ -281,13 +281,19 @@ class Node:
             self._stop.wait(backoff)
 
     def stop(self) -> None:
-        """Stop watching, finish running steps, close the port and the state."""
+        """Stop watching, close the port, let running steps finish, close the state.
+
+        The port closes first so that a step waiting on peers (an MPC session
+        or an owners' alignment whose peers have gone) ends at once instead of
+        holding the shutdown for its session timeout; whatever it did not
+        finish is redone from the stored state at the next start.
+        """
         self._stop.set()
         for thread in self._threads:
             thread.join(5.0)
-        self.scheduler.stop()
         if self.network is not None:
             self.network.close()
+        self.scheduler.stop()
         self.state.close()
         log.info("%s stopped", self.config.member_name)
 
