@@ -34,7 +34,7 @@ from rich.markup import escape
 
 from offchain.client.datasets import register_dataset
 from offchain.client.grants import set_policy
-from offchain.client.requester import _chain_now
+from offchain.client.publishing import chain_now
 from offchain.demo.consortium import directory_name
 from offchain.demo.data import credit_population, plaintext, shared_customers, write_parquet
 from offchain.vocabulary import ConstraintLevel, JobKind
@@ -62,7 +62,7 @@ def _offer(demo: Demo, owner: str, table: str, columns: dict[str, np.ndarray], *
 def _govern(demo: Demo, owner: str, table: str, grantee: str, levels: dict[str, ConstraintLevel],
             kinds: tuple[JobKind, ...]) -> None:
     client = demo.consortium.client(owner)
-    set_policy(client, f"{owner}.{table}", grantee, levels=levels, expiry=_chain_now(client) + GRANT_DAYS * 86_400,
+    set_policy(client, f"{owner}.{table}", grantee, levels=levels, expiry=chain_now(client) + GRANT_DAYS * 86_400,
                kinds=kinds)
 
 

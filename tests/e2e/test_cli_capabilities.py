@@ -26,7 +26,7 @@ import pytest
 from offchain.client.claims import TABLE, grant_records
 from offchain.client.datasets import register_dataset
 from offchain.client.grants import set_policy
-from offchain.client.requester import _chain_now
+from offchain.client.publishing import chain_now
 from offchain.data.store import LocalStore
 from offchain.demo.data import credit_population, plaintext, shared_customers, write_parquet
 from offchain.publish.samples import (
@@ -112,7 +112,7 @@ def offer(world: World, owner: str, table: str, columns: dict) -> Path:
 
 def govern(world: World, owner: str, table: str, grantee: str, levels: dict, kinds: tuple[JobKind, ...]) -> None:
     client = world.consortium.client(owner)
-    set_policy(client, f"{owner}.{table}", grantee, levels=levels, expiry=_chain_now(client) + 86_400, kinds=kinds)
+    set_policy(client, f"{owner}.{table}", grantee, levels=levels, expiry=chain_now(client) + 86_400, kinds=kinds)
 
 
 # -- scripts ---------------------------------------------------------------------------------------
@@ -149,6 +149,9 @@ def test_script_check_approve_and_run(world: World, accounts: dict, tmp_path: Pa
         approved = ok(unseen(world, owner, "program", "approve", str(program)))
         assert "approved on" in approved and "column uses" in approved
     assert "approved by the owner of every input" in ok(unseen(world, REQUESTER, "program", "status", str(program)))
+    # A script file is not a rule program.
+    refused(unseen(world, REQUESTER, "publish", "register", str(program)), 2,
+            "InputError: " + str(program) + " holds a 'script' program, not a 'publish' one")
 
     done = ok(unseen(world, REQUESTER, "script", "run", str(program)))
     secure = float(re.search(r"mean_ratio\s*│\s*([0-9.,]+)", done).group(1).replace(",", ""))
@@ -158,6 +161,11 @@ def test_script_check_approve_and_run(world: World, accounts: dict, tmp_path: Pa
              / np.maximum(tables["third"]["income"][[by_id[2][i] for i in ids]], 10.0))
     assert secure == pytest.approx(ratio.mean(), abs=2e-3)
     assert "keys agree row by row" in done
+    # An owner withdraws its approval: the next run is refused before any fee.
+    ok(unseen(world, "Cobalt Finance", "program", "revoke", str(program), "--note", "under review"))
+    assert "not yet approved on Cobalt Finance.accounts" in ok(
+        unseen(world, REQUESTER, "program", "status", str(program)))
+    refused(unseen(world, REQUESTER, "script", "run", str(program)), 1, "PolicyViolation: program 0x")
 
 
 def test_a_script_revealing_a_column_above_its_level_is_refused_with_its_line(world: World, accounts: dict,
@@ -193,12 +201,14 @@ def test_publish_register_approve_consent_and_run(world: World, tmp_path: Path) 
 
     registered = ok(unseen(world, REQUESTER, "publish", "register", str(program), "--out", str(tmp_path / "c.json")))
     assert "at most 19.9 bits per run" in registered and "not yet approved on Delta Lending.records" in registered
+    refused(unseen(world, REQUESTER, "publish", "approve", str(program)), 1, "PolicyViolation: ")  # not the owner
     ok(unseen(world, hospital, "publish", "approve", str(program)))
 
     patient, other = records["patient_id"][0], records["patient_id"][-1]
     recorded = ok(unseen(world, hospital, "consent", "record", TABLE, "--subject", patient, "--purpose", PURPOSE,
                          "--expires", "30d"))
     reference = re.search(r"(UC1-[A-Z0-9-]+)", recorded).group(1)
+    subject = re.search(r"subject (0x[0-9a-f]{64})", recorded).group(1)
     claim = Claim(patient, dt.date(2025, 6, 1), Decimal("300.00"), "asthma")
     arguments = ["--arg", f"claim_date={claim.claim_date}", "--arg", f"claimed={claim.claimed}",
                  "--arg", f"treatment={claim.treatment}"]
@@ -211,7 +221,9 @@ def test_publish_register_approve_consent_and_run(world: World, tmp_path: Path) 
     # Another patient never consented: refused in words before any fee.
     refused(unseen(world, REQUESTER, "publish", "run", str(program), "--subject", other, "--consent-reference",
                    reference, *arguments), 1, "PolicyViolation: dataset ")
-    # The owner revokes the consent: the next run is refused.
+    # Only the owner (or the subject) revokes a consent; then the next run is refused.
+    refused(unseen(world, REQUESTER, "consent", "revoke", f"{hospital}.{TABLE}", "--subject-hash", subject,
+                   "--purpose", PURPOSE), 1, "AccessPolicy")
     ok(unseen(world, hospital, "consent", "revoke", TABLE, "--subject", patient, "--purpose", PURPOSE))
     stderr = refused(unseen(world, REQUESTER, "publish", "run", str(program), "--subject", patient,
                             "--consent-reference", reference, *arguments), 1, "PolicyViolation: ")
