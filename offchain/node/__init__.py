@@ -7,7 +7,8 @@ Modules in dependency order (each imports only from those above it):
 ``jobspec``       a job as the chain records it; plan ↔ request; protocol constants
 ``catalog``       ``ChainCatalog``: the planners' catalog, answered by the chain
 ``authorization`` the re-check of a job before any data is touched
-``payloads``      byte forms of shares, input fingerprints and result commitments
+``payloads``      delivered share payloads checked against the plan (byte forms and
+                  commitments: ``offchain.programs.commitments``)
 ``state``         the SQLite state: cursor, jobs, steps, payloads, fingerprints
 ``fingerprints``  whether a local table still matches its registered fingerprint
 ``actions``       the node's transactions, each at most once
