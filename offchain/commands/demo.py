@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Every process is stopped at the end or on Ctrl-C.",
     )
     parser.add_argument("--dir", default=".unseen/demo", metavar="DIR", help="working directory (replaced)")
-    parser.add_argument("--rows", type=int, default=20_000, help="rows per lender table (default 20000)")
+    parser.add_argument("--rows", type=int, default=20_000,
+                        help="rows per lender table (default 20000); the model's borrowers are half as many, the "
+                        "script's customers as many")
     parser.add_argument("--pool", type=int, default=50_000, help="distinct applicants across lenders")
     parser.add_argument("--batch", type=int, default=200, help="applicants in the batch multi-lending check")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' directories afterwards")

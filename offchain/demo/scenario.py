@@ -315,9 +315,12 @@ def run_demo(console: Console, directory: Path, rows: int, pool: int, keep: bool
         demo.lending()
         demo.refused()
         capabilities.sql_join(demo, "Delta Lending", "Borealis Credit", "Cobalt Finance")
-        capabilities.secure_model(demo, REQUESTER, SHOP.name)
+        # The model's and the script's tables scale with --rows (10,000 borrowers and 20,000 customers by default).
+        capabilities.secure_model(demo, REQUESTER, SHOP.name, customers=max(rows // 2, 200),
+                                  applicants=max(rows // 10, 50))
         capabilities.secure_publishing(demo, HOSPITAL.name, INSURER.name)
-        capabilities.secure_script(demo, REQUESTER, "Borealis Credit", "Cobalt Finance", INSURER.name)
+        capabilities.secure_script(demo, REQUESTER, "Borealis Credit", "Cobalt Finance", INSURER.name,
+                                   customers=max(rows, 100))
         capabilities.regulator_audit(demo)
         passed = demo.summary()
     finally:
