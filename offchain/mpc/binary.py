@@ -43,13 +43,18 @@ def xor_public(
 def and_term(
     runtime: Runtime, left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Return this party's masked XOR term of ``left & right`` (local), in ``out`` if given."""
+    """Return this party's masked XOR term of ``left & right`` (local), in ``out`` if given.
+
+    ``out`` must be C-contiguous: the zero sharing is XORed into it in place.
+    """
+    shape = np.broadcast_shapes(left.shape[1:], right.shape[1:])
+    if out is None:
+        out = np.empty(shape, dtype=np.result_type(left.dtype, right.dtype))
     term = np.bitwise_xor(right[0], right[1], out=out)
     np.bitwise_and(term, left[0], out=term)
-    cross = np.bitwise_and(left[1], right[0])
+    cross = np.bitwise_and(left[1], right[0], out=np.empty(shape, dtype=term.dtype))
     np.bitwise_xor(term, cross, out=term)
-    np.bitwise_xor(term, runtime.zero_xor_sharing(term.shape, term.dtype), out=term)
-    return term
+    return runtime.xor_zero_sharing_into(term)
 
 
 def and_many(runtime: Runtime, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:

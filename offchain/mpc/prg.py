@@ -69,3 +69,20 @@ class Prg:
     ) -> np.ndarray:
         """Return a new array of uniformly random words of ``dtype``."""
         return self.fill(np.empty(shape, dtype=dtype))
+
+    def xor_into(self, out: np.ndarray) -> np.ndarray:
+        """XOR the next keystream bytes into the C-contiguous array ``out`` in place; return it.
+
+        Draws exactly what :meth:`fill` on the same array would, so a peer
+        holding the key may use either. CTR encryption in place (input and
+        output the same buffer) is allowed by OpenSSL and saves reading a
+        separate plaintext of zeros and a separate XOR pass.
+        """
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise InputError("Prg.xor_into needs a writeable C-contiguous array")
+        count = out.nbytes
+        if count:
+            view = out.reshape(-1).view(np.uint8)
+            self._encryptor.update_into(view, view)
+            self.bytes_drawn += count
+        return out
