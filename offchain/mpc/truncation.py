@@ -97,13 +97,10 @@ def truncate_terms(
     Requires ``|sum of terms| < 2**62``; see the module docstring. ``helper``
     is taken from the runtime's rotation unless the caller already took it.
     """
-    shifts = _shift_array(shift, term.size)
     if helper is None:
         helper = runtime.take_helper()
-    final_shape = term.shape
-    return _truncate_flat(runtime, term.reshape(-1), shifts, helper_term_travels, helper).reshape(
-        (2, *final_shape)
-    )
+    (components,) = _truncate_items(runtime, [(term, shift)], helper_term_travels, helper)
+    return components
 
 
 def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
@@ -115,96 +112,137 @@ def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
     return RING_DTYPE
 
 
-def _truncate_flat(
+def _truncate_items(
     runtime: Runtime,
-    term: np.ndarray,
-    shift_u: np.uint64 | np.ndarray,
+    items: list[tuple[np.ndarray, int | np.ndarray]],
     helper_term_travels: bool,
     helper: int,
-) -> np.ndarray:
-    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
-    shape = term.shape
-    party = runtime.party
-    half_dtype = _msb_dtype(shift_u)
+) -> list[np.ndarray]:
+    """Run one truncation protocol for several ``(term, shift)`` items; return their ``[own, next]``.
 
-    if party == helper:
+    Every item keeps its own arrays and its own (scalar) shift; the messages
+    of a round carry one array per item, so nothing is concatenated. All
+    parties walk the items in the same order, which keeps the streams in step.
+    """
+    flat_items = []
+    for term, shift in items:
+        term = np.asarray(term)
+        if term.dtype != RING_DTYPE:
+            raise InputError(f"truncation terms must be uint64, got {term.dtype}")
+        flat = term.reshape(-1)
+        flat_items.append((flat, _shift_array(shift, flat.size), term.shape))
+    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
+    if runtime.party == helper:
+        outputs = _helper_part(runtime, flat_items, helper_term_travels, opener_a, opener_b)
+    elif runtime.party == opener_a:
+        outputs = _opener_part(runtime, flat_items, helper_term_travels, helper, opener_b, True)
+    else:
+        outputs = _opener_part(runtime, flat_items, helper_term_travels, helper, opener_a, False)
+    return [
+        out.reshape((2, *shape)) for out, (_, _, shape) in zip(outputs, flat_items, strict=True)
+    ]
+
+
+def _helper_part(
+    runtime: Runtime, flat_items: list, travels: bool, opener_a: int, opener_b: int
+) -> list[np.ndarray]:
+    """The helper deals each item's mask ``r``: ``t = r' >> s`` and ``msb(r')`` to the openers."""
+    to_a: list[np.ndarray] = []
+    to_b: list[np.ndarray] = []
+    outputs = []
+    for term, shift, _ in flat_items:
+        shape = term.shape
         mask = runtime.prg_next.random(shape)  # r_A, shared with A
-        np.add(mask, runtime.prg_previous.random(shape), out=mask)  # + r_B, shared with B
-        sends: dict[int, list[np.ndarray]] = {}
-        if helper_term_travels:
-            # The helper's term goes to both openers, hidden by randomness only the helper knows.
-            private = runtime.prg_private.random(shape)
-            masked_term = np.add(term, private)  # term + rho
-            np.add(mask, private, out=mask)  # r = r_A + r_B + rho
-            sends[opener_a] = [masked_term]
+        scratch = runtime.prg_previous.random(shape)  # r_B, shared with B
+        np.add(mask, scratch, out=mask)
+        if travels:
+            # The helper's term goes to both openers, hidden by rho that only the helper knows.
+            runtime.prg_private.fill(scratch)  # rho
+            np.add(mask, scratch, out=mask)  # r = r_A + r_B + rho
+            masked_term = np.add(scratch, term, out=scratch)  # z_H + rho
+            to_a.append(masked_term)
+            to_b.append(masked_term)
         # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
         # so the openers never add it; and it adds B's share of the public -2**(62-s) to t_B.
         np.subtract(mask, _OFFSET, out=mask)
-        high = np.right_shift(mask, shift_u)
+        half_dtype = _msb_dtype(shift)
+        msb = np.right_shift(mask.view(np.uint8)[7::8], np.uint8(7)).astype(half_dtype)
+        high = np.right_shift(mask, shift, out=mask)
         np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
-        np.add(high, _OFFSET >> shift_u, out=high)
-        top_byte = mask.view(np.uint8)[..., 7::8]
-        msb = np.right_shift(top_byte, np.uint8(7)).astype(half_dtype)
-        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
+        np.add(high, _OFFSET >> shift, out=high)
+        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb - m_A
         components = np.empty((2, *shape), dtype=RING_DTYPE)
-        runtime.prg_next.fill(components[1, ...])  # component A, shared with A
-        runtime.prg_previous.fill(components[0, ...])  # component H, shared with B
-        sends[opener_b] = [masked_term, high, msb] if helper_term_travels else [high, msb]
-        runtime.exchange(sends)
-        runtime.exchange()
-        return components
+        runtime.prg_next.fill(components[1])  # component A, shared with A
+        runtime.prg_previous.fill(components[0])  # component H, shared with B
+        to_b += [high, msb]
+        outputs.append(components)
+    runtime.exchange({opener_a: to_a, opener_b: to_b} if travels else {opener_b: to_b})
+    runtime.exchange()
+    return outputs
 
-    if party == opener_a:
-        masked = runtime.prg_previous.random(shape)  # r_A
+
+def _opener_part(
+    runtime: Runtime, flat_items: list, travels: bool, helper: int, other: int, is_a: bool
+) -> list[np.ndarray]:
+    """An opener learns each ``c = X + r`` and re-shares its half of the truncated value."""
+    # A shares its PRG with the helper as "previous", B as "next".
+    with_helper = runtime.prg_previous if is_a else runtime.prg_next
+    masked_terms, halves_of_r, outputs = [], [], []
+    for term, shift, _ in flat_items:
+        masked = with_helper.random(term.shape)  # r_A (or r_B)
         np.add(masked, term, out=masked)
-        high_half = runtime.prg_previous.random(shape)  # t_A
-        msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        component_a = runtime.prg_previous.fill(components[0, ...])
-        receive = [opener_b, helper] if helper_term_travels else [opener_b]
-        received = runtime.exchange({opener_b: [masked]}, receive)
-        (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
-        check_received(from_b, masked, opener_b, "truncation")
-        opened = np.add(masked, from_b)  # masked was sent: never modify it
-        if helper_term_travels:
-            (helper_term,) = expect_arrays(received[helper], 1, helper, "truncation")
-            check_received(helper_term, masked, helper, "truncation")
-            np.add(opened, helper_term, out=opened)
-        half = _opened_half(opened, high_half, msb_half, shift_u, public_part=True)
-        np.subtract(half, component_a, out=half)
-        received = runtime.exchange({opener_b: [half]}, [opener_b])
-        (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
-        check_received(other_half, half, opener_b, "truncation")
-        np.add(half, other_half, out=components[1, ...])  # component B
-        return components
-
-    # opener B
-    masked = runtime.prg_next.random(shape)  # r_B
-    np.add(masked, term, out=masked)
-    components = np.empty((2, *shape), dtype=RING_DTYPE)
-    component_h = runtime.prg_next.fill(components[1, ...])
-    received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
-    expected = 3 if helper_term_travels else 2
-    from_helper = expect_arrays(received[helper], expected, helper, "truncation")
-    for array in from_helper[:-1]:
-        check_received(array, masked, helper, "truncation")
-    high_half, msb_half = from_helper[-2], from_helper[-1]
-    if msb_half.dtype != half_dtype or msb_half.shape != shape:
-        raise MpcError(
-            f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half"
+        masked_terms.append(masked)
+        if is_a:
+            high_half = with_helper.random(term.shape)  # t_A
+            msb_half = with_helper.random(term.shape, _msb_dtype(shift))  # m_A
+            halves_of_r.append((high_half, msb_half))
+        components = np.empty((2, *term.shape), dtype=RING_DTYPE)
+        # A's own component is component A (from the helper's PRG); B's next is component H.
+        with_helper.fill(components[0] if is_a else components[1])
+        outputs.append(components)
+    receive = [other, helper] if (travels or not is_a) else [other]
+    received = runtime.exchange({other: masked_terms}, receive)
+    from_other = expect_arrays(received[other], len(flat_items), other, "truncation")
+    if travels or not is_a:
+        per_item = 1 if travels and is_a else (3 if travels else 2)
+        from_helper = expect_arrays(
+            received[helper], per_item * len(flat_items), helper, "truncation"
         )
-    (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
-    check_received(from_a, masked, opener_a, "truncation")
-    opened = np.add(masked, from_a)
-    if helper_term_travels:
-        np.add(opened, from_helper[0], out=opened)
-    half = _opened_half(opened, high_half, msb_half, shift_u, public_part=False)
-    np.subtract(half, component_h, out=half)
-    received = runtime.exchange({opener_a: [half]}, [opener_a])
-    (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
-    check_received(other_half, half, opener_a, "truncation")
-    np.add(half, other_half, out=components[0, ...])  # component B
-    return components
+    halves = []
+    for index, ((term, shift, _), masked, components) in enumerate(
+        zip(flat_items, masked_terms, outputs, strict=True)
+    ):
+        check_received(from_other[index], masked, other, "truncation")
+        opened = np.add(masked, from_other[index])  # masked was sent: never modify it
+        if is_a:
+            if travels:
+                helper_term = from_helper[index]
+                check_received(helper_term, masked, helper, "truncation")
+                np.add(opened, helper_term, out=opened)
+            high_half, msb_half = halves_of_r[index]
+        else:
+            sent = from_helper[index * per_item : (index + 1) * per_item]
+            if travels:
+                check_received(sent[0], masked, helper, "truncation")
+                np.add(opened, sent[0], out=opened)
+            high_half, msb_half = sent[-2], sent[-1]
+            check_received(high_half, masked, helper, "truncation")
+            half_dtype = _msb_dtype(shift)
+            if msb_half.dtype != half_dtype or msb_half.shape != term.shape:
+                raise MpcError(
+                    f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} "
+                    f"for the msb half, expected {half_dtype}{list(term.shape)}"
+                )
+        half = _opened_half(opened, high_half, msb_half, shift, public_part=is_a)
+        # A's half minus component A, B's half minus component H: the rest is component B.
+        np.subtract(half, components[0] if is_a else components[1], out=half)
+        halves.append(half)
+    received = runtime.exchange({other: halves}, [other])
+    other_halves = expect_arrays(received[other], len(flat_items), other, "truncation")
+    for half, other_half, components in zip(halves, other_halves, outputs, strict=True):
+        check_received(other_half, half, other, "truncation")
+        np.add(half, other_half, out=components[1] if is_a else components[0])  # component B
+    return outputs
 
 
 def _opened_half(
@@ -294,21 +332,4 @@ def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list
     """
     if not items:
         return []
-    flat = [np.asarray(term).reshape(-1) for term, _ in items]
-    distinct = {int(shift) for _, shift in items}
-    if len(distinct) == 1:
-        shifts: int | np.ndarray = distinct.pop()
-    else:
-        shifts = np.concatenate(
-            [
-                np.full(part.size, shift, dtype=np.uint64)
-                for part, (_, shift) in zip(flat, items, strict=True)
-            ]
-        )
-    joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
-    result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)
-    outputs, start = [], 0
-    for part, (term, _) in zip(flat, items, strict=True):
-        outputs.append(result[:, start : start + part.size].reshape((2, *np.shape(term))))
-        start += part.size
-    return outputs
+    return _truncate_items(runtime, items, helper_term_travels=True, helper=runtime.take_helper())
