@@ -17,6 +17,8 @@ protocol (:mod:`offchain.mpc.truncation`): 2 rounds in total.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from offchain.errors import InputError
@@ -71,7 +73,7 @@ def product_terms(
     cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
     np.add(term, cross, out=term)
     if mask:
-        np.add(term, x.runtime.zero_sharing(shape), out=term)
+        x.runtime.add_zero_sharing_into(term)
     return term
 
 
@@ -102,6 +104,37 @@ def mul(x: ArithmeticShare, y: ArithmeticShare) -> ArithmeticShare:
     components = np.empty((2, *shape), dtype=np.uint64)
     product_terms(x, y, out=components[0, ...])
     return _wrap(runtime, _reshared(runtime, components), _result_bits(x, y))
+
+
+def mul_many(pairs: Sequence[tuple[ArithmeticShare, ArithmeticShare]]) -> list[ArithmeticShare]:
+    """Return ``x * y`` for every pair, all in one round (one message per party).
+
+    Exact products mod 2**64: both factors integer, or one fixed point and
+    one integer (the product keeps the fixed-point format). Two fixed-point
+    factors need a truncation: use :func:`mul`.
+    """
+    if not pairs:
+        return []
+    runtime = pairs[0][0].runtime
+    terms = []
+    for x, y in pairs:
+        _check_operands(x, y, "mul_many")
+        x._check_same_runtime(y)
+        if isinstance(x, FixedPointShare) and isinstance(y, FixedPointShare):
+            raise InputError(
+                "mul_many multiplies exactly; two fixed-point factors need mul (truncation)"
+            )
+        shape = np.broadcast_shapes(x.shape, y.shape)
+        components = np.empty((2, *shape), dtype=np.uint64)
+        product_terms(x, y, out=components[0, ...])
+        terms.append(components)
+    incoming = runtime.reshare_many([components[0, ...] for components in terms])
+    results = []
+    for (x, y), components, following in zip(pairs, terms, incoming, strict=True):
+        components[1, ...] = following
+        components.flags.writeable = False
+        results.append(_wrap(runtime, components, _result_bits(x, y)))
+    return results
 
 
 def _is_integer_public(value: object) -> bool:

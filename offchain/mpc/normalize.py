@@ -20,11 +20,13 @@ Every party learns nothing: all steps are on shares.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from offchain.mpc import binary
+from offchain.mpc.arithmetic import mul_many
 from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic, boolean_to_arithmetic
 from offchain.mpc.ring import fill_with_bit, reverse_bits
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
@@ -68,6 +70,41 @@ def reversed_power(one_hot: np.ndarray, exponent_at_zero: int) -> np.ndarray:
 def prefix_bit(prefix: np.ndarray, position: int) -> np.ndarray:
     """Return components of the 0/1 flag ``k >= position`` (bit ``position`` of the prefix OR)."""
     return np.bitwise_and(np.right_shift(prefix, np.uint64(position)), np.uint64(1))
+
+
+def exponent_digits(
+    one_hot: np.ndarray, exponent: Callable[[int], int | None], count: int
+) -> list[np.ndarray]:
+    """Return components (uint8 0/1) of bit ``b`` of ``exponent(k)`` for ``b < count``; local.
+
+    ``one_hot`` holds components of ``2**k`` (or of 0). With a single bit
+    set, bit ``b`` of ``exponent(k)`` is the parity of the word masked to
+    the positions ``j`` whose ``exponent(j)`` has bit ``b``: XOR-linear, so
+    it applies to each component. Positions where ``exponent`` is None (out
+    of range) and the zero word give digits 0.
+    """
+    digits = []
+    for bit in range(count):
+        mask = 0
+        for position in range(64):
+            value = exponent(position)
+            if value is not None and (value >> bit) & 1:
+                mask |= 1 << position
+        parity = np.bitwise_count(np.bitwise_and(one_hot, np.uint64(mask)))
+        digits.append(np.bitwise_and(parity, np.uint8(1), out=parity))
+    return digits
+
+
+def product_tree(factors: list[ArithmeticShare]) -> ArithmeticShare:
+    """Return the product of ``factors`` (integer sharings, exact mod 2**64).
+
+    A balanced tree: ``ceil(log2(len(factors)))`` rounds, one ring element
+    per product per party, ``len(factors) - 1`` products.
+    """
+    while len(factors) > 1:
+        products = mul_many(list(zip(factors[0::2], factors[1::2], strict=False)))
+        factors = products + ([factors[-1]] if len(factors) % 2 else [])
+    return factors[0]
 
 
 def to_arithmetic(runtime, words: list[np.ndarray]) -> list[ArithmeticShare]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from offchain.errors import InputError
-from offchain.mpc import receive_input
+from offchain.mpc import EngineConfig, receive_input
 from offchain.mpc.division import divide, reciprocal
 from offchain.mpc.exponential import exp
 from offchain.mpc.logarithm import index_of_one_hot, log
@@ -38,11 +38,14 @@ def divisor_and_dividend(rng, n):
     return x, y
 
 
+DIVISION_UNITS = 5  # the documented bound: |x/y| 2**-23 plus 5 units in the last place
+
+
 def test_division_is_within_its_bound_over_the_whole_range(rng):
     x, y = divisor_and_dividend(rng, 3000)
     got = run_local(_apply, divide, dealt(x, "fixed"), dealt(y, "fixed")).agreed()
     want = encoded_value(x) / encoded_value(y)
-    bound = np.abs(want) * 2.0**-23 + 4 * ULP
+    bound = np.abs(want) * 2.0**-23 + DIVISION_UNITS * ULP
     assert np.all(np.abs(got - want) <= bound), np.max(np.abs(got - want) / bound)
 
 
@@ -50,9 +53,9 @@ def test_reciprocal_and_public_dividends(rng):
     _, y = divisor_and_dividend(rng, 1000)
     got = run_local(_apply, reciprocal, dealt(y, "fixed")).agreed()
     want = 1 / encoded_value(y)
-    assert np.all(np.abs(got - want) <= np.abs(want) * 2.0**-23 + 4 * ULP)
+    assert np.all(np.abs(got - want) <= np.abs(want) * 2.0**-23 + DIVISION_UNITS * ULP)
     half = run_local(_apply, lambda d: 0.5 / d, dealt(y, "fixed")).agreed()
-    assert np.all(np.abs(half - 0.5 * want) <= np.abs(want) * 2.0**-23 + 4 * ULP)
+    assert np.all(np.abs(half - 0.5 * want) <= np.abs(want) * 2.0**-23 + DIVISION_UNITS * ULP)
 
 
 def test_division_by_zero_returns_zero_and_shapes_are_kept():
@@ -60,7 +63,30 @@ def test_division_by_zero_returns_zero_and_shapes_are_kept():
     y = np.array([[0.0, 4.0], [0.25, -0.5]])
     got = run_local(_apply, divide, dealt(x, "fixed"), dealt(y, "fixed")).agreed()
     assert got.shape == (2, 2)
-    assert np.allclose(got, [[0.0, -0.5], [0.0, -14.0]], atol=4 * ULP)
+    assert np.allclose(got, [[0.0, -0.5], [0.0, -14.0]], atol=DIVISION_UNITS * ULP)
+    assert got[0, 0] == 0.0 and got[1, 0] == 0.0  # exactly, not approximately
+    # -2**-f is the one non-zero divisor whose magnitude minus one is 0: documented to give 0
+    quirk = run_local(_apply, divide, dealt([3.0], "fixed"), dealt([-ULP], "fixed")).agreed()
+    assert quirk[0] == 0.0
+
+
+@pytest.mark.parametrize("bits", [20, 28])
+def test_division_bound_holds_for_other_fractional_bits(bits):
+    generator = np.random.default_rng(bits)
+    n = 2000
+    y = generator.choice([-1.0, 1.0], n) * np.exp(
+        generator.uniform(np.log(2.0 ** -(bits - 2)), np.log(2.0 ** (60 - bits)), n)
+    )
+    x = generator.uniform(-1, 1, n) * np.minimum(
+        2.0 ** (60 - 2 * bits), np.abs(y) * 2.0 ** (61 - 2 * bits)
+    )
+    config = EngineConfig(fractional_bits=bits)
+    got = run_local(
+        _apply, divide, dealt(x, "fixed", bits), dealt(y, "fixed", bits), config=config
+    ).agreed()
+    held_x, held_y = (np.rint(v * 2.0**bits) / 2.0**bits for v in (x, y))
+    want = held_x / held_y
+    assert np.all(np.abs(got - want) <= np.abs(want) * 2.0**-23 + DIVISION_UNITS * 2.0**-bits)
 
 
 def test_division_operator_and_integer_dividends():
@@ -70,7 +96,7 @@ def test_division_operator_and_integer_dividends():
         dealt(np.array([10, -9, 7]), "integer"),
         dealt(np.array([4.0, 3.0, 0.5]), "fixed"),
     )
-    assert np.allclose(got.agreed(), [2.5, -3.0, 14.0], atol=4 * ULP)
+    assert np.allclose(got.agreed(), [2.5, -3.0, 14.0], atol=DIVISION_UNITS * ULP)
 
 
 def test_sigmoid_max_error_over_the_whole_range(rng):
