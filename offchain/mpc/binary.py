@@ -92,18 +92,75 @@ def _halves(words: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, int]
     return low, high, half
 
 
+# Low half of every lane of 8, 4 and 2 bits within a byte.
+_LANE_LOW_HALVES = {8: np.uint8(0x0F), 4: np.uint8(0x33), 2: np.uint8(0x55)}
+
+
+def _pad_lanes(words: np.ndarray) -> np.ndarray:
+    """Pad ``(2, n)`` uint8 words with zero words to a multiple of 8 elements (a sharing of 0)."""
+    missing = -words.shape[-1] % 8
+    if not missing:
+        return words
+    return np.concatenate((words, np.zeros((2, missing), dtype=words.dtype)), axis=-1)
+
+
+def _packed_halves(words: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split every ``width``-bit lane of ``(2, m)`` bytes into halves, packed twice as densely.
+
+    Lane ``j`` of byte ``i`` holds element ``i + j m``. The low (and high)
+    half-lanes of bytes ``i`` and ``i + m/2`` share one byte, which keeps
+    that rule with ``m/2``: ANDs below a byte send only meaningful bits.
+    XOR-linear (masks, shifts and ORs of disjoint bits), so it applies to
+    each component.
+    """
+    half = width // 2
+    mask = _LANE_LOW_HALVES[width]
+    middle = words.shape[-1] // 2
+    low = np.bitwise_and(words, mask)
+    high = np.right_shift(words, np.uint8(half))
+    np.bitwise_and(high, mask, out=high)
+    packed_low = np.left_shift(low[..., middle:], np.uint8(half))
+    np.bitwise_or(packed_low, low[..., :middle], out=packed_low)
+    packed_high = np.left_shift(high[..., middle:], np.uint8(half))
+    np.bitwise_or(packed_high, high[..., :middle], out=packed_high)
+    return packed_low, packed_high
+
+
+def _unpack_lanes(bits: np.ndarray, count: int) -> np.ndarray:
+    """Return ``(2, count)`` uint8 0/1 from ``(2, m)`` bytes of eight 1-bit lanes (element ``i + j m``)."""
+    m = bits.shape[-1]
+    out = np.empty((2, 8 * m), dtype=np.uint8)
+    for lane in range(8):
+        part = out[:, lane * m : (lane + 1) * m]
+        np.right_shift(bits, np.uint8(lane), out=part)
+        np.bitwise_and(part, np.uint8(1), out=part)
+    return out[:, :count]
+
+
 def _carry_tree(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
-    """Return the group generate of all 64 (bit-index-reversed) positions as uint8 0/1 (6 rounds)."""
+    """Return the group generate of all 64 (bit-index-reversed) positions as uint8 0/1 (6 rounds).
+
+    Levels on 32-, 16- and 8-bit words are dtype views; below a byte the
+    half-lanes of several elements share each byte (:func:`_packed_halves`).
+    """
     width = 64
-    while width > 1:
+    while width > 8:
         g_low, g_high, width = _halves(generate, width)
         p_low, p_high, _ = _halves(propagate, width * 2)
+        through, propagate = and_many(runtime, [(p_high, g_low), (p_high, p_low)])
+        generate = np.bitwise_xor(g_high, through)
+    count = generate.shape[-1]
+    generate, propagate = _pad_lanes(generate), _pad_lanes(propagate)
+    while width > 1:
+        g_low, g_high = _packed_halves(generate, width)
+        p_low, p_high = _packed_halves(propagate, width)
+        width //= 2
         if width > 1:
             through, propagate = and_many(runtime, [(p_high, g_low), (p_high, p_low)])
         else:
             (through,) = and_many(runtime, [(p_high, g_low)])
         generate = np.bitwise_xor(g_high, through)
-    return generate
+    return _unpack_lanes(generate, count)
 
 
 def split_generate(runtime: Runtime, propagate: np.ndarray, clear_top: bool = False) -> np.ndarray:
@@ -171,7 +228,8 @@ def sign_of_split_sum(
     the bit-index reversal every tree level merges the high half of each word
     with its low half, so each level works on words of half the width
     (per element: 8 bytes for party 0's input or the generate term of parties
-    1 and 2, then 8 + 4 + 2 + 2 + 2 + 1 for the tree: 27 bytes at every party).
+    1 and 2, then 8 + 4 + 2 + 1 + 1/2 + 1/8 for the tree, where the levels
+    below a byte pack several elements per byte: 23.6 bytes at every party).
     """
     u_reversed = reverse_bit_index(u) if u is not None else None
     v_reversed = reverse_bit_index(v) if v is not None else None
@@ -189,16 +247,23 @@ def sign_of_split_sum(
 def all_ones(runtime: Runtime, words: np.ndarray) -> np.ndarray:
     """Return the XOR sharing (uint8, 0/1) of ``words == 2**64 - 1`` (AND of all 64 bits).
 
-    A tree of ANDs, each level on words of half the width: traffic per
-    element 4 + 2 + 1 + 1 + 1 + 1 bytes, 6 rounds.
+    A tree of ANDs, each level on words of half the width, below a byte
+    several elements per byte: traffic per element 4 + 2 + 1 + 1/2 + 1/4 +
+    1/8 bytes, 6 rounds.
     """
     if words.dtype != RING_DTYPE:
         raise InputError(f"all_ones works on uint64 words, got {words.dtype}")
     width = 64
-    while width > 1:
+    while width > 8:
         low, high, width = _halves(words, width)
         (words,) = and_many(runtime, [(low, high)])
-    return words.astype(np.uint8)
+    count = words.shape[-1]
+    words = _pad_lanes(words)
+    while width > 1:
+        low, high = _packed_halves(words, width)
+        width //= 2
+        (words,) = and_many(runtime, [(low, high)])
+    return _unpack_lanes(words, count)
 
 
 def add(runtime: Runtime, u: np.ndarray, v: np.ndarray) -> np.ndarray:

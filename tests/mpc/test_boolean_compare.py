@@ -138,7 +138,7 @@ def _shaped(runtime, px, py):
     return (x < y).reveal(), x.equals(y).reveal()
 
 
-@pytest.mark.parametrize("shape", [(0,), (), (2, 0), (3, 4)])
+@pytest.mark.parametrize("shape", [(0,), (), (2, 0), (3, 4), (1,), (7,), (9,), (3, 17)])
 def test_comparisons_keep_shapes(shape, rng):
     a = rng.integers(-5, 5, shape)
     b = rng.integers(-5, 5, shape)
@@ -160,6 +160,15 @@ def test_comparison_round_counts(rng):
     a, b = comparison_inputs(rng, 64)
     for less, equal in run_local(_comparison_costs, dealt(a), dealt(b)).results:
         assert less.rounds == 10 and equal.rounds == 9
+
+
+def test_tree_levels_below_a_byte_pack_several_elements_per_byte(rng):
+    a, b = comparison_inputs(rng, 800)
+    for party, (less, equal) in enumerate(run_local(_comparison_costs, dealt(a), dealt(b)).results):
+        # less-than: 8 (input or generate) + 8 + 4 + 2 + 1 + 1/2 + 1/8 for the tree, 8 to inject
+        assert less.bytes_sent == 800 * (8 + 8 + 4 + 2 + 1 + 0.5 + 0.125 + 8)
+        # equality: party 0 shares its word (8), the AND tree 4 + 2 + 1 + 1/2 + 1/4 + 1/8, 8 to inject
+        assert equal.bytes_sent == 800 * ((8 if party == 0 else 0) + 7.875 + 8)
 
 
 def _derived(runtime, px, py):
