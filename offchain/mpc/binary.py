@@ -27,6 +27,8 @@ from offchain.mpc.shares import BooleanShare, expand_components
 from offchain.mpc.sharing import share_split_value
 
 _NOT_SIGN = np.uint64(~(1 << 63) & (2**64 - 1))
+# Elements per piece of local work: three arrays of them fit in a core's L2 cache.
+CHUNK_ELEMENTS = 1 << 15
 
 
 def xor_public(
@@ -50,10 +52,25 @@ def and_term(
     shape = np.broadcast_shapes(left.shape[1:], right.shape[1:])
     if out is None:
         out = np.empty(shape, dtype=np.result_type(left.dtype, right.dtype))
-    term = np.bitwise_xor(right[0], right[1], out=out)
+    if left.shape == right.shape and left.ndim == 2 and out.ndim == 1:
+        # Cache-sized pieces: the four passes and the two keystreams touch each piece
+        # while it is in cache (the streams are drawn in the same order as unchunked).
+        scratch = np.empty(min(CHUNK_ELEMENTS, out.size), dtype=out.dtype)
+        for start in range(0, out.size, CHUNK_ELEMENTS):
+            stop = min(start + CHUNK_ELEMENTS, out.size)
+            _and_term_piece(
+                runtime, left[:, start:stop], right[:, start:stop], out[start:stop],
+                scratch[: stop - start],
+            )
+        return out
+    return _and_term_piece(runtime, left, right, out, np.empty(shape, dtype=out.dtype))
+
+
+def _and_term_piece(runtime, left, right, term, scratch):
+    np.bitwise_xor(right[0], right[1], out=term)
     np.bitwise_and(term, left[0], out=term)
-    cross = np.bitwise_and(left[1], right[0], out=np.empty(shape, dtype=term.dtype))
-    np.bitwise_xor(term, cross, out=term)
+    np.bitwise_and(left[1], right[0], out=scratch)
+    np.bitwise_xor(term, scratch, out=term)
     return runtime.xor_zero_sharing_into(term)
 
 
@@ -290,25 +307,53 @@ def add_split(
 
 
 def kogge_stone(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
-    """Return ``p ^ (G << 1)`` after the six prefix levels from (generate, propagate) (6 rounds)."""
-    generate = generate.copy()  # updated in place; and_many results are read-only
-    group_propagate = propagate
+    """Return ``p ^ (G << 1)`` after the six prefix levels from (generate, propagate) (6 rounds).
+
+    ``generate`` and ``propagate`` are ``(2, n)`` uint64 components. Each
+    level's local work (the shifted operands and both AND terms) runs in
+    cache-sized pieces; group values are kept as (own, next) pairs of
+    arrays, so nothing received is copied.
+    """
+    if generate.ndim != 2 or generate.shape != propagate.shape:
+        raise InputError(
+            f"kogge_stone needs (2, n) components of one shape, got {generate.shape} and "
+            f"{propagate.shape}"
+        )
+    n = generate.shape[1]
+    group_generate = (generate[0].copy(), generate[1].copy())  # updated in place
+    group_propagate = (propagate[0], propagate[1])
     for shift in (1, 2, 4, 8, 16, 32):
         s = np.uint64(shift)
-        shifted_generate = np.left_shift(generate, s)
-        if shift < 32:
-            through, group_propagate = and_many(
-                runtime,
-                [
-                    (group_propagate, shifted_generate),
-                    (group_propagate, np.left_shift(group_propagate, s)),
-                ],
-            )
-        else:
-            (through,) = and_many(runtime, [(group_propagate, shifted_generate)])
-        np.bitwise_xor(generate, through, out=generate)
-    carries = np.left_shift(generate, np.uint64(1))
-    return np.bitwise_xor(propagate, carries, out=carries)
+        last = shift == 32
+        through = np.empty(n, dtype=RING_DTYPE)
+        joined = None if last else np.empty(n, dtype=RING_DTYPE)
+        size = min(CHUNK_ELEMENTS, n)
+        shifted = np.empty((2, size), dtype=RING_DTYPE)
+        scratch = np.empty(size, dtype=RING_DTYPE)
+        for start in range(0, n, CHUNK_ELEMENTS):
+            stop = min(start + CHUNK_ELEMENTS, n)
+            piece = slice(start, stop)
+            width = stop - start
+            p_piece = (group_propagate[0][piece], group_propagate[1][piece])
+            shifted_piece = shifted[:, :width]
+            np.left_shift(group_generate[0][piece], s, out=shifted_piece[0])
+            np.left_shift(group_generate[1][piece], s, out=shifted_piece[1])
+            _and_term_piece(runtime, p_piece, shifted_piece, through[piece], scratch[:width])
+            if not last:
+                np.left_shift(p_piece[0], s, out=shifted_piece[0])
+                np.left_shift(p_piece[1], s, out=shifted_piece[1])
+                _and_term_piece(runtime, p_piece, shifted_piece, joined[piece], scratch[:width])
+        sent = [through] if last else [through, joined]
+        incoming = runtime.reshare_many(sent)
+        np.bitwise_xor(group_generate[0], through, out=group_generate[0])
+        np.bitwise_xor(group_generate[1], incoming[0], out=group_generate[1])
+        if not last:
+            group_propagate = (joined, incoming[1])
+    out = np.empty_like(generate)
+    for slot in (0, 1):
+        np.left_shift(group_generate[slot], np.uint64(1), out=out[slot])
+        np.bitwise_xor(out[slot], propagate[slot], out=out[slot])
+    return out
 
 
 def or_prefix_from_top(runtime: Runtime, words: np.ndarray) -> np.ndarray:
