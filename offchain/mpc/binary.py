@@ -59,7 +59,10 @@ def and_term(
         for start in range(0, out.size, CHUNK_ELEMENTS):
             stop = min(start + CHUNK_ELEMENTS, out.size)
             _and_term_piece(
-                runtime, left[:, start:stop], right[:, start:stop], out[start:stop],
+                runtime,
+                left[:, start:stop],
+                right[:, start:stop],
+                out[start:stop],
                 scratch[: stop - start],
             )
         return out

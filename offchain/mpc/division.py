@@ -54,7 +54,7 @@ from offchain.mpc.normalize import (
     top_bit,
 )
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share
-from offchain.mpc.truncation import truncate_many
+from offchain.mpc.truncation import truncate_many, truncate_sum
 
 INTERNAL_BITS = 28
 EXTRA_BITS = 12  # the second limb of 1/a: bits f+1 .. f+12
@@ -236,7 +236,8 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
         runtime, [(raw_product_terms(w0, e0 + 1.0), D), (raw_product_terms(e0, e0), D)]
     )
     w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
-    # Stage 5: 1/a = w1 (1 + e1) at f bits, and its next bits as a second limb.
+    # Stage 5: 1/a = w1 (1 + e1) at f bits, and its next bits as a second limb (one
+    # opening of the same value serves both shifts).
     inverse_terms = raw_product_terms(w1, e1 + 1.0)
     inverse, inverse_fine = truncate_many(
         runtime, [(inverse_terms, 2 * D - f), (inverse_terms, 2 * D - f - EXTRA_BITS)]
@@ -245,12 +246,12 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     extra = _fixed(
         runtime, inverse_fine - (inverse.components << np.uint64(EXTRA_BITS)), f + EXTRA_BITS
     )
-    # Stage 6: x' / a in two limbs.
-    main, fine = truncate_many(
+    # Stage 6: x' / a in two limbs, added up inside the truncation protocol.
+    quotient = truncate_sum(
         runtime,
         [
             (raw_product_terms(numerator, inverse), f),
             (raw_product_terms(numerator, extra), f + EXTRA_BITS),
         ],
     )
-    return _fixed(runtime, main, f) + _fixed(runtime, fine, f)
+    return _fixed(runtime, quotient, f)

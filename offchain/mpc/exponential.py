@@ -31,7 +31,7 @@ from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic
 from offchain.mpc.division import linear_terms
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare
-from offchain.mpc.truncation import additive_terms, truncate_many
+from offchain.mpc.truncation import additive_terms, truncate_many, truncate_sum
 
 WINDOW = 32  # n = floor(t) is read for t in [-32, 32)
 POLYNOMIAL_BITS = 28
@@ -95,18 +95,19 @@ def mul_public_precise(x: FixedPointShare, constant: float) -> FixedPointShare:
     """Return ``x * constant`` with the constant carried to ``2f`` bits (two limbs, one truncation run).
 
     Relative error of the product about ``2**-2f`` instead of ``2**-f``; any ``x`` in range.
+    The two limbs are added inside the truncation protocol (one array exchanged for both).
     """
     runtime, f = x.runtime, x.fractional_bits
     scaled = round(constant * 2 ** (2 * f))
     high, low = scaled >> f, scaled & ((1 << f) - 1)
-    limbs = truncate_many(
+    product = truncate_sum(
         runtime,
         [
-            (additive_terms(ArithmeticShare(runtime, x.components * np.uint64(high % 2**64))), f),
-            (additive_terms(ArithmeticShare(runtime, x.components * np.uint64(low))), 2 * f),
+            (np.multiply(x.components[0], np.uint64(high % 2**64)), f),
+            (np.multiply(x.components[0], np.uint64(low)), 2 * f),
         ],
     )
-    return FixedPointShare(runtime, limbs[0] + limbs[1], f)
+    return FixedPointShare(runtime, product, f)
 
 
 def exp(x: FixedPointShare) -> FixedPointShare:

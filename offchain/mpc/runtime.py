@@ -235,9 +235,8 @@ class Runtime:
 
         The same draws as :meth:`zero_sharing`: ``term += F(k_{i,i+1}) - F(k_{i-1,i})``.
         """
-        scratch = np.empty(term.shape, dtype=term.dtype)
-        np.add(term, self.prg_next.fill(scratch), out=term)
-        return np.subtract(term, self.prg_previous.fill(scratch), out=term)
+        self.prg_next.add_into(term)
+        return self.prg_previous.add_into(term, subtract=True)
 
     def random_components(
         self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64

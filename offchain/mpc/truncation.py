@@ -59,6 +59,8 @@ from offchain.mpc.ring import RING_BITS, RING_DTYPE
 from offchain.mpc.runtime import Runtime, check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
 
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work (fits a core's L2 with its scratch)
+
 OFFSET_BITS = RING_BITS - 2  # inputs must satisfy |X| < 2**62
 _OFFSET = np.uint64(1 << OFFSET_BITS)
 _ONE = np.uint64(1)
@@ -117,156 +119,201 @@ def _truncate_items(
     items: list[tuple[np.ndarray, int | np.ndarray]],
     helper_term_travels: bool,
     helper: int,
+    summed: bool = False,
 ) -> list[np.ndarray]:
     """Run one truncation protocol for several ``(term, shift)`` items; return their ``[own, next]``.
 
-    Every item keeps its own arrays and its own (scalar) shift; the messages
-    of a round carry one array per item, so nothing is concatenated. All
-    parties walk the items in the same order, which keeps the streams in step.
+    Every item keeps its own arrays and its own shift; the messages of a
+    round carry one array per item, so nothing is concatenated. Items whose
+    term is the same array object are opened once (``c = X + r`` serves every
+    shift of ``X``). With ``summed`` the truncated items are added up and one
+    sharing of the sum is returned: the openers exchange one array for all.
+    All parties walk the items in the same order, which keeps the streams in step.
     """
-    flat_items = []
+    originals: list[object] = []
+    openings: list[np.ndarray] = []
+    uses: list[tuple[int, np.uint64 | np.ndarray, tuple[int, ...]]] = []
     for term, shift in items:
-        term = np.asarray(term)
-        if term.dtype != RING_DTYPE:
-            raise InputError(f"truncation terms must be uint64, got {term.dtype}")
-        flat = term.reshape(-1)
-        flat_items.append((flat, _shift_array(shift, flat.size), term.shape))
-    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
-    if runtime.party == helper:
-        outputs = _helper_part(runtime, flat_items, helper_term_travels, opener_a, opener_b)
-    elif runtime.party == opener_a:
-        outputs = _opener_part(runtime, flat_items, helper_term_travels, helper, opener_b, True)
+        array = np.asarray(term)
+        if array.dtype != RING_DTYPE:
+            raise InputError(f"truncation terms must be uint64, got {array.dtype}")
+        opening = next((i for i, seen in enumerate(originals) if seen is term), None)
+        if opening is None:
+            opening = len(originals)
+            originals.append(term)
+            openings.append(array.reshape(-1))
+        uses.append((opening, _shift_array(shift, array.size), array.shape))
+    if summed:
+        shapes = {shape for _, _, shape in uses}
+        if len(shapes) != 1:
+            raise InputError(f"summed truncations need terms of one shape, got {sorted(shapes)}")
+        groups = [list(range(len(uses)))]
     else:
-        outputs = _opener_part(runtime, flat_items, helper_term_travels, helper, opener_a, False)
+        groups = [[index] for index in range(len(uses))]
+    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
+    plan = (openings, uses, groups, helper_term_travels)
+    if runtime.party == helper:
+        outputs = _helper_part(runtime, plan, opener_a, opener_b)
+    elif runtime.party == opener_a:
+        outputs = _opener_part(runtime, plan, helper, opener_b, is_a=True)
+    else:
+        outputs = _opener_part(runtime, plan, helper, opener_a, is_a=False)
     return [
-        out.reshape((2, *shape)) for out, (_, _, shape) in zip(outputs, flat_items, strict=True)
+        out.reshape((2, *uses[group[0]][2])) for out, group in zip(outputs, groups, strict=True)
     ]
 
 
-def _helper_part(
-    runtime: Runtime, flat_items: list, travels: bool, opener_a: int, opener_b: int
-) -> list[np.ndarray]:
-    """The helper deals each item's mask ``r``: ``t = r' >> s`` and ``msb(r')`` to the openers."""
+def _helper_part(runtime: Runtime, plan: tuple, opener_a: int, opener_b: int) -> list[np.ndarray]:
+    """The helper deals each mask ``r``: ``t = r' >> s`` and ``msb(r')`` to the openers, per shift.
+
+    Draws from the stream shared with A in the order A draws them: ``r_A``
+    per opened value, ``m_A`` per shift, component A per output, then
+    ``t_A`` per shift (which A only needs after the first round).
+    """
+    openings, uses, groups, travels = plan
     to_a: list[np.ndarray] = []
     to_b: list[np.ndarray] = []
-    outputs = []
-    for term, shift, _ in flat_items:
-        shape = term.shape
-        mask = runtime.prg_next.random(shape)  # r_A, shared with A
-        scratch = runtime.prg_previous.random(shape)  # r_B, shared with B
-        np.add(mask, scratch, out=mask)
+    masks = []
+    for term in openings:
+        mask = runtime.prg_next.random(term.shape)  # r_A, shared with A
+        runtime.prg_previous.add_into(mask)  # + r_B, shared with B
         if travels:
             # The helper's term goes to both openers, hidden by rho that only the helper knows.
-            runtime.prg_private.fill(scratch)  # rho
-            np.add(mask, scratch, out=mask)  # r = r_A + r_B + rho
-            masked_term = np.add(scratch, term, out=scratch)  # z_H + rho
+            masked_term = runtime.prg_private.random(term.shape)  # rho
+            np.add(mask, masked_term, out=mask)  # r = r_A + r_B + rho
+            np.add(masked_term, term, out=masked_term)  # z_H + rho
             to_a.append(masked_term)
             to_b.append(masked_term)
         # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
         # so the openers never add it; and it adds B's share of the public -2**(62-s) to t_B.
         np.subtract(mask, _OFFSET, out=mask)
-        half_dtype = _msb_dtype(shift)
-        msb = np.right_shift(mask.view(np.uint8)[7::8], np.uint8(7)).astype(half_dtype)
-        high = np.right_shift(mask, shift, out=mask)
-        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
-        np.add(high, _OFFSET >> shift, out=high)
-        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb - m_A
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
+        masks.append(mask)
+    msbs = []
+    for opening, shift, _ in uses:
+        top_bytes = masks[opening].view(np.uint8)[7::8]
+        msb = np.right_shift(top_bytes, np.uint8(7)).astype(_msb_dtype(shift))
+        msbs.append(runtime.prg_next.add_into(msb, subtract=True))  # m_B = msb(r') - m_A
+    outputs = []
+    for group in groups:
+        components = np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE)
         runtime.prg_next.fill(components[1])  # component A, shared with A
         runtime.prg_previous.fill(components[0])  # component H, shared with B
-        to_b += [high, msb]
         outputs.append(components)
+    for (opening, shift, _), msb in zip(uses, msbs, strict=True):
+        high = np.right_shift(masks[opening], shift)
+        runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
+        np.add(high, _OFFSET >> shift, out=high)
+        to_b += [high, msb]
     runtime.exchange({opener_a: to_a, opener_b: to_b} if travels else {opener_b: to_b})
     runtime.exchange()
     return outputs
 
 
 def _opener_part(
-    runtime: Runtime, flat_items: list, travels: bool, helper: int, other: int, is_a: bool
+    runtime: Runtime, plan: tuple, helper: int, other: int, is_a: bool
 ) -> list[np.ndarray]:
-    """An opener learns each ``c = X + r`` and re-shares its half of the truncated value."""
+    """An opener learns each ``c = X + r`` and re-shares its half of each truncated output."""
+    openings, uses, groups, travels = plan
     # A shares its PRG with the helper as "previous", B as "next".
     with_helper = runtime.prg_previous if is_a else runtime.prg_next
-    masked_terms, halves_of_r, outputs = [], [], []
-    for term, shift, _ in flat_items:
-        masked = with_helper.random(term.shape)  # r_A (or r_B)
-        np.add(masked, term, out=masked)
-        masked_terms.append(masked)
-        if is_a:
-            high_half = with_helper.random(term.shape)  # t_A
-            msb_half = with_helper.random(term.shape, _msb_dtype(shift))  # m_A
-            halves_of_r.append((high_half, msb_half))
-        components = np.empty((2, *term.shape), dtype=RING_DTYPE)
+    masked_terms = []
+    for term in openings:
+        masked = np.empty(term.shape, dtype=RING_DTYPE)
+        masked_terms.append(with_helper.add_into(masked, base=term))  # z + r_A (or r_B)
+    msb_halves = (
+        [with_helper.random(openings[o].shape, _msb_dtype(s)) for o, s, _ in uses]  # m_A
+        if is_a
+        else None
+    )
+    outputs = []
+    for group in groups:
+        components = np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE)
         # A's own component is component A (from the helper's PRG); B's next is component H.
         with_helper.fill(components[0] if is_a else components[1])
         outputs.append(components)
-    receive = [other, helper] if (travels or not is_a) else [other]
+    from_helper_count = len(openings) if travels else 0
+    if not is_a:
+        from_helper_count += 2 * len(uses)
+    receive = [other, helper] if from_helper_count else [other]
     received = runtime.exchange({other: masked_terms}, receive)
-    from_other = expect_arrays(received[other], len(flat_items), other, "truncation")
-    if travels or not is_a:
-        per_item = 1 if travels and is_a else (3 if travels else 2)
-        from_helper = expect_arrays(
-            received[helper], per_item * len(flat_items), helper, "truncation"
-        )
-    halves = []
-    for index, ((term, shift, _), masked, components) in enumerate(
-        zip(flat_items, masked_terms, outputs, strict=True)
-    ):
+    from_other = expect_arrays(received[other], len(openings), other, "truncation")
+    from_helper = (
+        expect_arrays(received[helper], from_helper_count, helper, "truncation")
+        if from_helper_count
+        else []
+    )
+    opened = []
+    for index, masked in enumerate(masked_terms):
         check_received(from_other[index], masked, other, "truncation")
-        opened = np.add(masked, from_other[index])  # masked was sent: never modify it
-        if is_a:
-            if travels:
-                helper_term = from_helper[index]
-                check_received(helper_term, masked, helper, "truncation")
-                np.add(opened, helper_term, out=opened)
-            high_half, msb_half = halves_of_r[index]
-        else:
-            sent = from_helper[index * per_item : (index + 1) * per_item]
-            if travels:
-                check_received(sent[0], masked, helper, "truncation")
-                np.add(opened, sent[0], out=opened)
-            high_half, msb_half = sent[-2], sent[-1]
-            check_received(high_half, masked, helper, "truncation")
-            half_dtype = _msb_dtype(shift)
-            if msb_half.dtype != half_dtype or msb_half.shape != term.shape:
-                raise MpcError(
-                    f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} "
-                    f"for the msb half, expected {half_dtype}{list(term.shape)}"
-                )
-        half = _opened_half(opened, high_half, msb_half, shift, public_part=is_a)
+        value = np.add(masked, from_other[index])  # masked was sent: never modify it
+        if travels:
+            check_received(from_helper[index], masked, helper, "truncation")
+            np.add(value, from_helper[index], out=value)
+        opened.append(value)
+    halves = []
+    for group, components in zip(groups, outputs, strict=True):
         # A's half minus component A, B's half minus component H: the rest is component B.
-        np.subtract(half, components[0] if is_a else components[1], out=half)
+        half = np.negative(components[0] if is_a else components[1])
+        for use in group:
+            opening, shift, _ = uses[use]
+            if is_a:
+                _add_opened_half(half, opened[opening], None, msb_halves[use], shift)
+                with_helper.add_into(half, subtract=True)  # - t_A, drawn after the first round
+            else:
+                base = (len(openings) if travels else 0) + 2 * use
+                high_half, msb_half = from_helper[base], from_helper[base + 1]
+                check_received(high_half, opened[opening], helper, "truncation")
+                half_dtype = _msb_dtype(shift)
+                if msb_half.dtype != half_dtype or msb_half.shape != high_half.shape:
+                    raise MpcError(
+                        f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} "
+                        f"for the msb half, expected {half_dtype}{list(high_half.shape)}"
+                    )
+                _add_opened_half(half, opened[opening], high_half, msb_half, shift)
         halves.append(half)
     received = runtime.exchange({other: halves}, [other])
-    other_halves = expect_arrays(received[other], len(flat_items), other, "truncation")
+    other_halves = expect_arrays(received[other], len(groups), other, "truncation")
     for half, other_half, components in zip(halves, other_halves, outputs, strict=True):
         check_received(other_half, half, other, "truncation")
         np.add(half, other_half, out=components[1] if is_a else components[0])  # component B
     return outputs
 
 
-def _opened_half(
+def _add_opened_half(
+    accumulator: np.ndarray,
     opened: np.ndarray,
-    high_half: np.ndarray,
+    high_half: np.ndarray | None,
     msb_half: np.ndarray,
     shift: np.uint64 | np.ndarray,
-    public_part: bool,
-) -> np.ndarray:
-    """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
+) -> None:
+    """Add an opener's half of ``x' >> s - 2**(62-s)`` to ``accumulator``, given the opened ``c``.
 
-    ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``: the
-    ``c >> s`` term is added by opener A only; ``-2**(62-s)`` is already in
-    B's half of ``r >> s`` (the helper put it there). Reuses ``opened``'s memory.
+    The half is ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``:
+    the ``c >> s`` term is added by opener A only (``high_half`` None; A then
+    subtracts its half of ``r >> s`` itself); ``-2**(62-s)`` is already in
+    B's half of ``r >> s`` (the helper put it there). Works in cache-sized pieces.
     """
-    no_wrap = np.right_shift(opened, _MSB_SHIFT)
-    np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
-    np.multiply(no_wrap, msb_half, out=no_wrap, casting="unsafe")
-    np.left_shift(no_wrap, np.uint64(RING_BITS) - shift, out=no_wrap)
-    np.subtract(no_wrap, high_half, out=no_wrap)
-    if public_part:
-        np.right_shift(opened, shift, out=opened)
-        np.add(no_wrap, opened, out=no_wrap)
-    return no_wrap
+    size = opened.size
+    piece = min(CHUNK_ELEMENTS, size)
+    wrap = np.empty(piece, dtype=RING_DTYPE)
+    shifted = np.empty(piece, dtype=RING_DTYPE)
+    per_element_shift = np.ndim(shift) > 0
+    for start in range(0, size, CHUNK_ELEMENTS):
+        stop = min(start + CHUNK_ELEMENTS, size)
+        part = slice(start, stop)
+        wrap_part, out = wrap[: stop - start], accumulator[part]
+        s = shift[part] if per_element_shift else shift
+        np.right_shift(opened[part], _MSB_SHIFT, out=wrap_part)
+        np.bitwise_xor(wrap_part, _ONE, out=wrap_part)  # 1 - msb(c)
+        np.multiply(wrap_part, msb_half[part], out=wrap_part, casting="unsafe")
+        np.left_shift(wrap_part, np.uint64(RING_BITS) - s, out=wrap_part)
+        np.add(out, wrap_part, out=out)
+        if high_half is None:
+            shifted_part = shifted[: stop - start]
+            np.right_shift(opened[part], s, out=shifted_part)
+            np.add(out, shifted_part, out=out)
+        else:
+            np.subtract(out, high_half[part], out=out)
 
 
 def truncate(share: ArithmeticShare, shift: int) -> ArithmeticShare:
@@ -333,3 +380,18 @@ def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list
     if not items:
         return []
     return _truncate_items(runtime, items, helper_term_travels=True, helper=runtime.take_helper())
+
+
+def truncate_sum(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Return ``[own, next]`` of the sum of the truncated items (one protocol run, 2 rounds).
+
+    Like :func:`truncate_many` followed by adding the results, but the
+    openers exchange one array for the sum instead of one per item. Terms
+    must have one shape; each truncation rounds as in :func:`truncate_many`.
+    """
+    if not items:
+        raise InputError("truncate_sum needs at least one item")
+    (components,) = _truncate_items(
+        runtime, items, helper_term_travels=True, helper=runtime.take_helper(), summed=True
+    )
+    return components
