@@ -27,6 +27,8 @@ from offchain.mpc.ring import to_ring
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share, expand_components
 from offchain.mpc.truncation import mul_truncate, truncate, truncate_product_terms
 
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work (three arrays of them fit in L2)
+
 
 def _check_operands(x: object, y: object, operation: str) -> None:
     for operand in (x, y):
@@ -67,11 +69,27 @@ def product_terms(
     xc, yc = expand_components(x.components, ndim), expand_components(y.components, ndim)
     shape = np.broadcast_shapes(xc.shape[1:], yc.shape[1:])
     term = np.empty(shape, dtype=np.uint64) if out is None else out
-    # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
-    y_sum = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
-    np.multiply(xc[0], y_sum, out=term)
-    cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
-    np.add(term, cross, out=term)
+    if xc.shape == yc.shape and term.flags.c_contiguous and term.size > CHUNK_ELEMENTS:
+        # Same shapes (the common case): the three passes run on cache-sized pieces.
+        flat_x, flat_y = xc.reshape(2, -1), yc.reshape(2, -1)
+        flat_term = term.reshape(-1)
+        scratch = np.empty(CHUNK_ELEMENTS, dtype=np.uint64)
+        for start in range(0, flat_term.size, CHUNK_ELEMENTS):
+            piece = slice(start, start + CHUNK_ELEMENTS)
+            part, cross = flat_term[piece], scratch[: flat_term[piece].size]
+            np.add(flat_y[0, piece], flat_y[1, piece], out=part)
+            np.multiply(part, flat_x[0, piece], out=part)
+            np.multiply(flat_x[1, piece], flat_y[0, piece], out=cross)
+            np.add(part, cross, out=part)
+            if mask:  # the streams are consumed in order, piece after piece
+                x.runtime.add_zero_sharing_into(part)
+        return term
+    else:
+        # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
+        y_sum = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
+        np.multiply(xc[0], y_sum, out=term)
+        cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
+        np.add(term, cross, out=term)
     if mask:
         x.runtime.add_zero_sharing_into(term)
     return term

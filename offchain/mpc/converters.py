@@ -30,6 +30,9 @@ from offchain.mpc.runtime import check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 from offchain.mpc.sharing import share_known_value
 
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work
+_ONE = np.uint64(1)
+
 
 def arithmetic_to_boolean(x: ArithmeticShare) -> BooleanShare:
     """Return the bits of ``x`` as a boolean sharing of uint64 words (8 rounds).
@@ -86,55 +89,102 @@ def bits_to_arithmetic(bits: BooleanShare) -> ArithmeticShare:
     Only bit 0 of each word is used. One ring element per bit per party.
     """
     runtime = bits.runtime
-    flat = np.bitwise_and(bits.components.reshape(2, -1), bits.dtype.type(1))
-    shape = flat.shape[1:]
-    like = np.empty(shape, dtype=RING_DTYPE)
+    (components,) = inject_bits(runtime, [bits.components.reshape(2, -1)])
+    return ArithmeticShare(runtime, components.reshape(bits.components.shape))
+
+
+def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
+    """Turn several ``(2, n)`` XOR sharings of bits (bit 0 of each word) into arithmetic 0/1 (2 rounds).
+
+    Returns ``[own, next]`` uint64 components for each input, all in one
+    protocol run (one message per party per round, one array per input).
+    ``b = e ^ f`` with ``e = b0 ^ b1`` known to party 0 and ``f = b2`` to
+    parties 1 and 2, and ``b = e + f - 2 e f``. Party 0 sends ``e - r`` to
+    party 2 (``r`` from the stream of parties 0 and 1); with ``m``, ``s``
+    from the stream of parties 1 and 2, the components are
+    ``c1 = r (1 - 2f) + 2m`` (party 1 knows it), ``c2 = f - 2s`` (parties 1
+    and 2) and ``c0 = (e - r)(1 - 2f) + 2(s - m)`` (party 2, after round 1);
+    parties 1 and 2 send ``c1`` and ``c0`` to party 0. What party 0 receives
+    is masked by ``2m`` and ``2(s - m)`` except in the lowest bit, which it
+    knows anyway (that of ``r`` and of ``e - r``).
+    """
     party = runtime.party
-    two = np.uint64(1)  # left shift by one: times two
-    out = np.empty((2, *shape), dtype=RING_DTYPE)
-    # e = b0 ^ b1 known to party 0; f = b2 known to parties 1 and 2 (component 2);
-    # [b] = [e] + [f] - 2[ef] with [e] = (e - r, r, 0), [f] = (0, 0, f) and
-    # [ef] = ((e - r) f + m - s, r f - m, s): party 1 knows r f, party 2 (e - r) f.
+    shapes = [words.shape[1:] for words in bit_words]
     if party == 0:
-        e = np.bitwise_xor(flat[0], flat[1])
-        mask = runtime.prg_next.fill(out[1, ...])  # r, shared with party 1
-        masked = np.subtract(e, mask, dtype=RING_DTYPE)  # e - r, to party 2
-        received = runtime.exchange({2: [masked]}, [1])
-        (ef_1,) = expect_arrays(received[1], 1, 1, "bit injection")
-        check_received(ef_1, like, 1, "bit injection")
+        masked = []
+        for words in bit_words:
+            out = np.empty(words.shape[1:], dtype=RING_DTYPE)
+            for start in range(0, out.size, CHUNK_ELEMENTS):
+                part = slice(start, start + CHUNK_ELEMENTS)
+                piece = out[part]
+                e = np.bitwise_xor(words[0, part], words[1, part])
+                np.bitwise_and(e, e.dtype.type(1), out=e)
+                runtime.prg_next.add_into(piece, subtract=True, base=e)  # e - r
+            masked.append(out)
+        received = runtime.exchange({2: masked}, [1])
+        from_one = expect_arrays(received[1], len(bit_words), 1, "bit injection")
         received = runtime.exchange(receive_from=[2])
-        (ef_0,) = expect_arrays(received[2], 1, 2, "bit injection")
-        check_received(ef_0, like, 2, "bit injection")
-        np.left_shift(ef_0, two, out=out[0, ...])
-        np.subtract(masked, out[0, ...], out=out[0, ...])
-        np.subtract(out[1, ...], ef_1, out=out[1, ...])
-        np.subtract(out[1, ...], ef_1, out=out[1, ...])
-        return ArithmeticShare(runtime, out.reshape(bits.components.shape))
-    f = flat[1 if party == 1 else 0]
+        from_two = expect_arrays(received[2], len(bit_words), 2, "bit injection")
+        outputs = []
+        for c0, c1, sent in zip(from_two, from_one, masked, strict=True):
+            check_received(c0, sent, 2, "bit injection")
+            check_received(c1, sent, 1, "bit injection")
+            outputs.append(np.stack((c0, c1)))
+        return outputs
     if party == 1:
-        mask = runtime.prg_previous.fill(out[0, ...])  # r
-        shared_with_2 = runtime.prg_next.random(shape)  # m
-        component_2 = runtime.prg_next.fill(out[1, ...])  # s
-        ef_1 = np.multiply(mask, f, dtype=RING_DTYPE)  # r * f
-        np.subtract(ef_1, shared_with_2, out=ef_1)  # component 1 of e*f: r*f - m
-        runtime.exchange({0: [ef_1]})
+        sends, outputs = [], []
+        for words, shape in zip(bit_words, shapes, strict=True):
+            out = np.empty((2, *shape), dtype=RING_DTYPE)
+            for start in range(0, out[0].size, CHUNK_ELEMENTS):
+                part = slice(start, start + CHUNK_ELEMENTS)
+                c1, c2 = out[0, part], out[1, part]
+                f = np.bitwise_and(words[1, part], words.dtype.type(1)).astype(RING_DTYPE)
+                runtime.prg_previous.fill(c1)  # r
+                _times_one_minus_twice(c1, f)  # r (1 - 2f)
+                runtime.prg_next.fill(c2)  # m
+                np.left_shift(c2, _ONE, out=c2)
+                np.add(c1, c2, out=c1)  # c1 = r (1 - 2f) + 2m
+                runtime.prg_next.fill(c2)  # s
+                np.left_shift(c2, _ONE, out=c2)
+                np.subtract(f, c2, out=c2)  # c2 = f - 2s
+            sends.append(out[0])
+            outputs.append(out)
+        runtime.exchange({0: sends})
         runtime.exchange()
-        np.subtract(mask, ef_1, out=out[0, ...])
-        np.subtract(out[0, ...], ef_1, out=out[0, ...])
-        np.left_shift(component_2, two, out=out[1, ...])
-        np.subtract(f, out[1, ...], out=out[1, ...], dtype=RING_DTYPE)
-        return ArithmeticShare(runtime, out.reshape(bits.components.shape))
-    shared_with_1 = runtime.prg_previous.random(shape)  # m
-    component_2 = runtime.prg_previous.fill(out[0, ...])  # s
+        for out in outputs:
+            out.flags.writeable = False  # component 1 was sent
+        return outputs
     received = runtime.exchange(receive_from=[0])
-    (masked,) = expect_arrays(received[0], 1, 0, "bit injection")
-    check_received(masked, like, 0, "bit injection")
-    ef_0 = np.multiply(masked, f, dtype=RING_DTYPE)  # (e - r) * f
-    np.add(ef_0, shared_with_1, out=ef_0)
-    np.subtract(ef_0, component_2, out=ef_0)  # component 0 of e*f: (e-r)f + m - s
-    runtime.exchange({0: [ef_0]})
-    np.left_shift(component_2, two, out=out[0, ...])
-    np.subtract(f, out[0, ...], out=out[0, ...], dtype=RING_DTYPE)
-    np.subtract(masked, ef_0, out=out[1, ...])
-    np.subtract(out[1, ...], ef_0, out=out[1, ...])
-    return ArithmeticShare(runtime, out.reshape(bits.components.shape))
+    from_zero = expect_arrays(received[0], len(bit_words), 0, "bit injection")
+    sends, outputs = [], []
+    for words, shape, masked in zip(bit_words, shapes, from_zero, strict=True):
+        out = np.empty((2, *shape), dtype=RING_DTYPE)
+        check_received(masked, out[0], 0, "bit injection")
+        scratch = np.empty(min(CHUNK_ELEMENTS, out[0].size), dtype=RING_DTYPE)
+        for start in range(0, out[0].size, CHUNK_ELEMENTS):
+            part = slice(start, start + CHUNK_ELEMENTS)
+            c2, c0 = out[0, part], out[1, part]
+            two_m = scratch[: c2.size]
+            f = np.bitwise_and(words[0, part], words.dtype.type(1)).astype(RING_DTYPE)
+            runtime.prg_previous.fill(two_m)  # m
+            np.left_shift(two_m, _ONE, out=two_m)
+            runtime.prg_previous.fill(c2)  # s
+            np.left_shift(c2, _ONE, out=c2)
+            np.copyto(c0, masked[part])
+            _times_one_minus_twice(c0, f)  # (e - r)(1 - 2f)
+            np.add(c0, c2, out=c0)
+            np.subtract(c0, two_m, out=c0)  # c0 = (e - r)(1 - 2f) + 2(s - m)
+            np.subtract(f, c2, out=c2)  # c2 = f - 2s
+        sends.append(out[1])
+        outputs.append(out)
+    runtime.exchange({0: sends})
+    for out in outputs:
+        out.flags.writeable = False  # component 0 was sent
+    return outputs
+
+
+def _times_one_minus_twice(values: np.ndarray, bits: np.ndarray) -> None:
+    """Multiply ``values`` in place by ``1 - 2b`` for 0/1 ``bits`` (negate where the bit is 1)."""
+    flip = np.negative(bits)  # 0 or all ones
+    np.bitwise_xor(values, flip, out=values)
+    np.add(values, bits, out=values)  # (v ^ -b) + b = -v where b = 1

@@ -27,7 +27,7 @@ import numpy as np
 
 from offchain.mpc import binary
 from offchain.mpc.arithmetic import mul_many
-from offchain.mpc.converters import arithmetic_to_boolean, bits_to_arithmetic, boolean_to_arithmetic
+from offchain.mpc.converters import arithmetic_to_boolean, boolean_to_arithmetic, inject_bits
 from offchain.mpc.ring import fill_with_bit, reverse_bits
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 
@@ -117,7 +117,4 @@ def to_arithmetic(runtime, words: list[np.ndarray]) -> list[ArithmeticShare]:
 
 def bits_to_integers(runtime, bits: list[np.ndarray]) -> list[ArithmeticShare]:
     """Inject several ``(2, n)`` arrays of 0/1 words in one run (2 rounds)."""
-    joined = BooleanShare(runtime, np.concatenate(bits, axis=1))
-    converted = bits_to_arithmetic(joined).components
-    n = bits[0].shape[1]
-    return [ArithmeticShare(runtime, converted[:, i * n : (i + 1) * n]) for i in range(len(bits))]
+    return [ArithmeticShare(runtime, components) for components in inject_bits(runtime, bits)]

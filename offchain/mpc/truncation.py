@@ -175,18 +175,24 @@ def _helper_part(runtime: Runtime, plan: tuple, opener_a: int, opener_b: int) ->
     to_b: list[np.ndarray] = []
     masks = []
     for term in openings:
-        mask = runtime.prg_next.random(term.shape)  # r_A, shared with A
-        runtime.prg_previous.add_into(mask)  # + r_B, shared with B
+        mask = np.empty(term.shape, dtype=RING_DTYPE)
+        masked_term = np.empty(term.shape, dtype=RING_DTYPE) if travels else None
+        for start in range(0, term.size, CHUNK_ELEMENTS):
+            part = slice(start, start + CHUNK_ELEMENTS)
+            mask_part = mask[part]
+            runtime.prg_next.fill(mask_part)  # r_A, shared with A
+            runtime.prg_previous.add_into(mask_part)  # + r_B, shared with B
+            if travels:
+                # The helper's term goes to both openers, hidden by rho that only it knows.
+                rho = runtime.prg_private.fill(masked_term[part])
+                np.add(mask_part, rho, out=mask_part)  # r = r_A + r_B + rho
+                np.add(rho, term[part], out=rho)  # z_H + rho
+            # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
+            # so the openers never add it; it adds B's share of the public -2**(62-s) to t_B.
+            np.subtract(mask_part, _OFFSET, out=mask_part)
         if travels:
-            # The helper's term goes to both openers, hidden by rho that only the helper knows.
-            masked_term = runtime.prg_private.random(term.shape)  # rho
-            np.add(mask, masked_term, out=mask)  # r = r_A + r_B + rho
-            np.add(masked_term, term, out=masked_term)  # z_H + rho
             to_a.append(masked_term)
             to_b.append(masked_term)
-        # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
-        # so the openers never add it; and it adds B's share of the public -2**(62-s) to t_B.
-        np.subtract(mask, _OFFSET, out=mask)
         masks.append(mask)
     msbs = []
     for opening, shift, _ in uses:
@@ -201,8 +207,8 @@ def _helper_part(runtime: Runtime, plan: tuple, opener_a: int, opener_b: int) ->
         outputs.append(components)
     for (opening, shift, _), msb in zip(uses, msbs, strict=True):
         high = np.right_shift(masks[opening], shift)
-        runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
         np.add(high, _OFFSET >> shift, out=high)
+        runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
         to_b += [high, msb]
     runtime.exchange({opener_a: to_a, opener_b: to_b} if travels else {opener_b: to_b})
     runtime.exchange()
@@ -242,14 +248,14 @@ def _opener_part(
         if from_helper_count
         else []
     )
-    opened = []
+    opened = []  # the arrays whose sum is c, for each opened value
     for index, masked in enumerate(masked_terms):
         check_received(from_other[index], masked, other, "truncation")
-        value = np.add(masked, from_other[index])  # masked was sent: never modify it
+        parts = [masked, from_other[index]]
         if travels:
             check_received(from_helper[index], masked, helper, "truncation")
-            np.add(value, from_helper[index], out=value)
-        opened.append(value)
+            parts.append(from_helper[index])
+        opened.append(parts)
     halves = []
     for group, components in zip(groups, outputs, strict=True):
         # A's half minus component A, B's half minus component H: the rest is component B.
@@ -262,7 +268,7 @@ def _opener_part(
             else:
                 base = (len(openings) if travels else 0) + 2 * use
                 high_half, msb_half = from_helper[base], from_helper[base + 1]
-                check_received(high_half, opened[opening], helper, "truncation")
+                check_received(high_half, masked_terms[opening], helper, "truncation")
                 half_dtype = _msb_dtype(shift)
                 if msb_half.dtype != half_dtype or msb_half.shape != high_half.shape:
                     raise MpcError(
@@ -281,37 +287,40 @@ def _opener_part(
 
 def _add_opened_half(
     accumulator: np.ndarray,
-    opened: np.ndarray,
+    opened: list[np.ndarray],
     high_half: np.ndarray | None,
     msb_half: np.ndarray,
     shift: np.uint64 | np.ndarray,
 ) -> None:
-    """Add an opener's half of ``x' >> s - 2**(62-s)`` to ``accumulator``, given the opened ``c``.
+    """Add an opener's half of ``x' >> s - 2**(62-s)`` to ``accumulator``; ``c`` is ``sum(opened)``.
 
     The half is ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``:
     the ``c >> s`` term is added by opener A only (``high_half`` None; A then
     subtracts its half of ``r >> s`` itself); ``-2**(62-s)`` is already in
-    B's half of ``r >> s`` (the helper put it there). Works in cache-sized pieces.
+    B's half of ``r >> s`` (the helper put it there). Works in cache-sized
+    pieces, ``c`` included, so no full-size temporary is written.
     """
-    size = opened.size
+    size = accumulator.size
     piece = min(CHUNK_ELEMENTS, size)
+    c = np.empty(piece, dtype=RING_DTYPE)
     wrap = np.empty(piece, dtype=RING_DTYPE)
-    shifted = np.empty(piece, dtype=RING_DTYPE)
     per_element_shift = np.ndim(shift) > 0
     for start in range(0, size, CHUNK_ELEMENTS):
         stop = min(start + CHUNK_ELEMENTS, size)
         part = slice(start, stop)
-        wrap_part, out = wrap[: stop - start], accumulator[part]
+        c_part, wrap_part, out = c[: stop - start], wrap[: stop - start], accumulator[part]
         s = shift[part] if per_element_shift else shift
-        np.right_shift(opened[part], _MSB_SHIFT, out=wrap_part)
+        np.add(opened[0][part], opened[1][part], out=c_part)
+        for extra in opened[2:]:
+            np.add(c_part, extra[part], out=c_part)
+        np.right_shift(c_part, _MSB_SHIFT, out=wrap_part)
         np.bitwise_xor(wrap_part, _ONE, out=wrap_part)  # 1 - msb(c)
         np.multiply(wrap_part, msb_half[part], out=wrap_part, casting="unsafe")
         np.left_shift(wrap_part, np.uint64(RING_BITS) - s, out=wrap_part)
         np.add(out, wrap_part, out=out)
         if high_half is None:
-            shifted_part = shifted[: stop - start]
-            np.right_shift(opened[part], s, out=shifted_part)
-            np.add(out, shifted_part, out=out)
+            np.right_shift(c_part, s, out=c_part)
+            np.add(out, c_part, out=out)
         else:
             np.subtract(out, high_half[part], out=out)
 
