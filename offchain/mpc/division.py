@@ -56,11 +56,13 @@ from offchain.mpc.normalize import (
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share
 from offchain.mpc.truncation import truncate_many, truncate_sum
 
-INTERNAL_BITS = 28
+# Fractional bits of a, w and e. 29 keeps the shift of a = Y F / 2**(61-D) at 32 bits, so the
+# truncation's msb halves travel as uint32.
+INTERNAL_BITS = 29
 EXTRA_BITS = 12  # the second limb of 1/a: bits f+1 .. f+12
-GUARD_BITS = (
-    4  # for k >= 2f, X1 = X 2**(4-f) keeps 4 bits below the unit (its rounding shrinks 16x)
-)
+# For k >= 2f, X1 = X 2**(3-f) keeps 3 bits below the unit (its rounding shrinks 8x) and the
+# shift of x' = X1 F / 2**(61-2f+3) stays at 32 bits for f = 16.
+GUARD_BITS = 3
 # w0 = c0 + c1 a + 2.5 a**2 ~ 1/a on [1/2, 1] (minimax of |1 - a w0| with the a**2
 # coefficient fixed at 5/2 so that it is an integer at one extra bit): |1 - a w0| <= 0.01095
 RECIPROCAL_START = (4.20190932, -5.69759631, 2.5)
@@ -232,13 +234,11 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
     (e0,) = truncate_many(runtime, [(error_terms, D)])
     e0 = _fixed(runtime, e0, D)
     # Stage 4: w1 = w0 (1 + e0), e1 = e0**2.
-    w1, e1 = truncate_many(
-        runtime, [(raw_product_terms(w0, e0 + 1.0), D), (raw_product_terms(e0, e0), D)]
-    )
+    w1, e1 = truncate_many(runtime, [(_times_one_plus(w0, e0), D), (raw_product_terms(e0, e0), D)])
     w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
     # Stage 5: 1/a = w1 (1 + e1) at f bits, and its next bits as a second limb (one
     # opening of the same value serves both shifts).
-    inverse_terms = raw_product_terms(w1, e1 + 1.0)
+    inverse_terms = _times_one_plus(w1, e1)
     inverse, inverse_fine = truncate_many(
         runtime, [(inverse_terms, 2 * D - f), (inverse_terms, 2 * D - f - EXTRA_BITS)]
     )
@@ -255,3 +255,13 @@ def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPo
         ],
     )
     return _fixed(runtime, quotient, f)
+
+
+def _times_one_plus(w: FixedPointShare, e: FixedPointShare) -> np.ndarray:
+    """Return the additive term of ``w (1 + e)`` at twice ``e``'s fractional bits (local).
+
+    ``w e + w``: the own components of ``w``, shifted, sum to ``w`` (no copy of ``e + 1``).
+    """
+    term = raw_product_terms(w, e)
+    term += np.left_shift(w.components[0], np.uint64(e.fractional_bits))
+    return term
