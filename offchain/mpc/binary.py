@@ -27,6 +27,7 @@ from offchain.mpc.shares import BooleanShare, expand_components
 from offchain.mpc.sharing import share_split_value
 
 _NOT_SIGN = np.uint64(~(1 << 63) & (2**64 - 1))
+_ALL_ONES = np.uint64(2**64 - 1)
 # Elements per piece of local work: three arrays of them fit in a core's L2 cache.
 CHUNK_ELEMENTS = 1 << 15
 
@@ -364,15 +365,43 @@ def or_prefix_from_top(runtime: Runtime, words: np.ndarray) -> np.ndarray:
 
     ``x | y = ~(~x & ~y)``; with one bit set at the top position ``k``, ``S``
     is ``2**(k+1) - 1`` and ``S ^ (S >> 1)`` is the one-hot word ``2**k``.
+    ``words`` are ``(2, n)`` uint64 components. Each level's shift and AND
+    term run in cache-sized pieces; the complemented prefix is kept as an
+    (own, next) pair, so nothing received is copied.
     """
-    complement = xor_public(runtime, words, np.uint64(2**64 - 1))  # ~S, kept complemented
+    if words.ndim != 2 or words.dtype != RING_DTYPE:
+        raise InputError(f"or_prefix_from_top needs (2, n) uint64 components, got {words.shape}")
+    n = words.shape[1]
+    slot = runtime.public_slot
+    complement = xor_public(runtime, words, _ALL_ONES)  # ~S, kept complemented
+    complement = (complement[0], complement[1])
+    size = min(CHUNK_ELEMENTS, n)
+    shifted = np.empty((2, size), dtype=RING_DTYPE)
+    scratch = np.empty(size, dtype=RING_DTYPE)
     for shift in (1, 2, 4, 8, 16, 32):
-        shifted = np.right_shift(complement, np.uint64(shift))
+        s = np.uint64(shift)
         # bits shifted in from above must be 1 in the complemented domain
         fill = np.uint64(((1 << shift) - 1) << (64 - shift))
-        shifted = xor_public(runtime, shifted, fill)
-        (complement,) = and_many(runtime, [(complement, shifted)])
-    return xor_public(runtime, complement, np.uint64(2**64 - 1))
+        term = np.empty(n, dtype=RING_DTYPE)
+        for start in range(0, n, CHUNK_ELEMENTS):
+            piece = slice(start, start + CHUNK_ELEMENTS)
+            width = term[piece].size
+            own, following = complement[0][piece], complement[1][piece]
+            shifted_piece = shifted[:, :width]
+            np.right_shift(own, s, out=shifted_piece[0])
+            np.right_shift(following, s, out=shifted_piece[1])
+            if slot is not None:
+                np.bitwise_xor(shifted_piece[slot], fill, out=shifted_piece[slot])
+            _and_term_piece(runtime, (own, following), shifted_piece, term[piece], scratch[:width])
+        (incoming,) = runtime.reshare_many([term])
+        complement = (term, incoming)
+    prefix = np.empty((2, n), dtype=RING_DTYPE)
+    for index in (0, 1):
+        if index == slot:
+            np.bitwise_not(complement[index], out=prefix[index])
+        else:
+            prefix[index] = complement[index]
+    return prefix
 
 
 # -- BooleanShare wrappers -------------------------------------------------------------

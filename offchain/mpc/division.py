@@ -171,7 +171,7 @@ def normalizing_power(
         return POWER_TOP - k if k <= POWER_TOP else None
 
     count = max(boundary - 1, POWER_TOP - boundary).bit_length()
-    digits = exponent_digits(magnitude.one_hot, exponent, count)
+    digits = exponent_digits(magnitude.prefix, exponent, count)
     words = [
         magnitude.sign.astype(np.uint8),
         prefix_bit(magnitude.prefix, 0).astype(np.uint8),  # t != 0

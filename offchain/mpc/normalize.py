@@ -22,41 +22,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from offchain.mpc import binary
 from offchain.mpc.arithmetic import mul_many
 from offchain.mpc.converters import arithmetic_to_boolean, boolean_to_arithmetic, inject_bits
-from offchain.mpc.ring import fill_with_bit, reverse_bits
+from offchain.mpc.ring import reverse_bits
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 
 TOP_BIT_LIMIT = 60  # |Y| < 2**61 keeps the normalising power 2**(60 - k) an integer
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work
 
 
 @dataclass(frozen=True)
 class TopBit:
     """The boolean view of a value's magnitude (flattened to one dimension).
 
-    ``one_hot``: components of ``2**k``; ``prefix``: of ``2**(k+1) - 1``;
-    ``sign``: of the sign bit as 0/1 words. All ``(2, n)`` uint64.
+    ``prefix``: components of ``2**(k+1) - 1``; ``sign``: of the sign bit as
+    0/1 words; ``one_hot``: of ``2**k`` (derived on use). All ``(2, n)`` uint64.
     """
 
-    one_hot: np.ndarray
     prefix: np.ndarray
     sign: np.ndarray
 
+    @cached_property
+    def one_hot(self) -> np.ndarray:
+        """Components of the one-hot word ``2**k`` (``S ^ (S >> 1)``, local)."""
+        return np.bitwise_xor(self.prefix, np.right_shift(self.prefix, np.uint64(1)))
+
 
 def top_bit(y: ArithmeticShare) -> TopBit:
-    """Return the one-hot top bit of ``|y|`` (``|y| - 1`` for negative ``y``), 14 rounds."""
+    """Return the top bit of ``|y|`` (``|y| - 1`` for negative ``y``) as a prefix word, 14 rounds."""
     runtime = y.runtime
     bits = arithmetic_to_boolean(y.reshape(-1)).components
-    sign_fill = fill_with_bit(bits, 63)
-    magnitude = np.bitwise_xor(bits, sign_fill)
-    prefix = binary.or_prefix_from_top(runtime, magnitude)
-    one_hot = np.bitwise_xor(prefix, np.right_shift(prefix, np.uint64(1)))
-    sign = np.right_shift(bits, np.uint64(63))
-    return TopBit(one_hot=one_hot, prefix=prefix, sign=sign)
+    # t = bits ^ fill(sign): the arithmetic shift spreads each component's bit 63 (XOR-linear)
+    magnitude = np.right_shift(bits.view(np.int64), np.int64(63)).view(np.uint64)
+    sign = np.bitwise_and(magnitude, np.uint64(1))
+    np.bitwise_xor(magnitude, bits, out=magnitude)
+    return TopBit(prefix=binary.or_prefix_from_top(runtime, magnitude), sign=sign)
 
 
 def reversed_power(one_hot: np.ndarray, exponent_at_zero: int) -> np.ndarray:
@@ -73,25 +78,37 @@ def prefix_bit(prefix: np.ndarray, position: int) -> np.ndarray:
 
 
 def exponent_digits(
-    one_hot: np.ndarray, exponent: Callable[[int], int | None], count: int
+    prefix: np.ndarray, exponent: Callable[[int], int | None], count: int
 ) -> list[np.ndarray]:
     """Return components (uint8 0/1) of bit ``b`` of ``exponent(k)`` for ``b < count``; local.
 
-    ``one_hot`` holds components of ``2**k`` (or of 0). With a single bit
-    set, bit ``b`` of ``exponent(k)`` is the parity of the word masked to
-    the positions ``j`` whose ``exponent(j)`` has bit ``b``: XOR-linear, so
-    it applies to each component. Positions where ``exponent`` is None (out
-    of range) and the zero word give digits 0.
+    ``prefix`` holds components of ``S = 2**(k+1) - 1`` (or of 0). The one-hot
+    ``2**k = S ^ (S >> 1)`` has a single bit set, so bit ``b`` of
+    ``exponent(k)`` is its parity under the mask ``M`` of positions ``j``
+    whose ``exponent(j)`` has bit ``b``, which is the parity of ``S`` under
+    ``M ^ (M << 1)``: XOR-linear, so it applies to each component. Positions
+    where ``exponent`` is None (out of range) and ``S = 0`` give digits 0.
     """
-    digits = []
+    masks = []
     for bit in range(count):
         mask = 0
         for position in range(64):
             value = exponent(position)
             if value is not None and (value >> bit) & 1:
                 mask |= 1 << position
-        parity = np.bitwise_count(np.bitwise_and(one_hot, np.uint64(mask)))
-        digits.append(np.bitwise_and(parity, np.uint8(1), out=parity))
+        masks.append(np.uint64((mask ^ (mask << 1)) & (2**64 - 1)))
+    digits = [np.empty(prefix.shape, dtype=np.uint8) for _ in range(count)]
+    scratch = np.empty(min(CHUNK_ELEMENTS, prefix[0].size), dtype=np.uint64)
+    for start in range(0, prefix.shape[-1], CHUNK_ELEMENTS):
+        part = slice(start, start + CHUNK_ELEMENTS)
+        for index in (0, 1):
+            words = prefix[index, part]
+            masked = scratch[: words.size]
+            for mask, digit in zip(masks, digits, strict=True):
+                np.bitwise_and(words, mask, out=masked)
+                parity = digit[index, part]
+                np.bitwise_count(masked, out=parity)
+                np.bitwise_and(parity, np.uint8(1), out=parity)
     return digits
 
 
