@@ -28,6 +28,12 @@ from offchain.mpc.sharing import share_split_value
 
 _NOT_SIGN = np.uint64(~(1 << 63) & (2**64 - 1))
 _ALL_ONES = np.uint64(2**64 - 1)
+# Up to this many elements, adders and OR prefixes take the variants with fewer rounds
+# (Kogge–Stone, 8 rounds and 96 bytes; prefix by shifts, 6 rounds and 48 bytes); above it
+# the ones with fewer bytes (Brent–Kung scans on bit-reversed words: 12 rounds and 34 bytes;
+# 11 rounds and 22 bytes). Small batches are bound by latency (a round trip per round over a
+# network), large ones by the bytes every party hashes, encrypts and sends.
+FEW_ROUNDS_UP_TO = 1 << 14
 # Elements per piece of local work: three arrays of them fit in a core's L2 cache.
 CHUNK_ELEMENTS = 1 << 15
 
@@ -287,15 +293,97 @@ def all_ones(runtime: Runtime, words: np.ndarray) -> np.ndarray:
     return _unpack_lanes(words, count)
 
 
-def add(runtime: Runtime, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Return the XOR sharing of ``u + v mod 2**64`` (Kogge–Stone adder, 7 rounds).
+def _join_halves(low: np.ndarray, high: np.ndarray, width: int) -> np.ndarray:
+    """Return words of ``2 * width`` bits whose low and high halves are ``low`` and ``high``.
 
-    ABY3 §5.3: generate ``g = u & v``, propagate ``p = u ^ v``, then six
-    prefix levels ``G ^= P & (G << s)``, ``P &= P << s`` (s = 1..32, the last
-    without ``P``); the sum is ``p ^ (G << 1)``. Traffic per element: 12 words.
+    The inverse of :func:`_halves`: a dtype view of interleaved halves from 16
+    bits up, shifts and ORs of disjoint bits below (XOR-linear either way).
+    """
+    if width >= 8:
+        joined = np.stack((low, high), axis=-1)
+        return joined.view(np.dtype(f"u{width // 4}")).reshape(low.shape)
+    # Below a byte the halves are masked first: AND results carry random bits above their
+    # width in each component (the zero sharing covers the whole byte).
+    lane = np.uint8((1 << width) - 1)
+    joined = np.left_shift(np.bitwise_and(high, lane), np.uint8(width))
+    return np.bitwise_or(joined, np.bitwise_and(low, lane), out=joined)
+
+
+def prefix_sum_reversed(
+    runtime: Runtime, generate: np.ndarray, propagate: np.ndarray
+) -> np.ndarray:
+    """Return the bits of ``u + v`` from ``g = u & v`` and ``p = u ^ v`` (10 rounds).
+
+    All words are ``(2, n)`` uint64 components in the bit-index-reversed
+    layout (:func:`offchain.mpc.ring.reverse_bit_index`), where the two
+    halves of every word are the two halves of every aligned block of bits.
+    A Brent–Kung prefix: the up-sweep combines the (generate, propagate) of
+    aligned blocks of 2, 4, .., 32 bits on words of halving width, the
+    down-sweep hands each block its carry-in (a left block inherits its
+    parent's, a right block gets ``G_left ^ (P_left & C_parent)``) on words
+    of doubling width; the carry into bit 0 is 0. 2 + 1 + 1 + 1 + 1 + 1 of
+    the up-sweep's and 1 + 1 + 1 + 2 + 4 of the down-sweep's... in all
+    8 + 4 + 2 + 2 + 1 + 1 + 1 + 1 + 2 + 4 = 26 bytes per element (Kogge–Stone
+    sends 88), 63 block carries instead of 6 * 64 prefix steps.
+    """
+    levels = []  # (G, P, width) of blocks 64 / width bits long, for the down-sweep
+    group_generate, group_propagate, width = generate, propagate, 64
+    while width > 2:
+        levels.append((group_generate, group_propagate, width))
+        g_low, g_high, half = _halves(group_generate, width)
+        p_low, p_high, _ = _halves(group_propagate, width)
+        if half > 2:
+            through, group_propagate = and_many(runtime, [(p_high, g_low), (p_high, p_low)])
+        else:  # the two 32-bit blocks: only the low one's generate is needed below
+            (through,) = and_many(runtime, [(p_high, g_low)])
+            group_propagate = None
+        group_generate = np.bitwise_xor(g_high, through)
+        width = half
+    # Width 2: lane 0 is bits 0..31, lane 1 bits 32..63. Their carries-in: 0, and G(0..31).
+    carries = np.left_shift(np.bitwise_and(group_generate, np.uint8(1)), np.uint8(1))
+    width = 2
+    for child_generate, child_propagate, child_width in reversed(levels):
+        g_left, _, _ = _halves(child_generate, child_width)
+        p_left, _, _ = _halves(child_propagate, child_width)
+        (through,) = and_many(runtime, [(p_left, carries)])
+        carries = _join_halves(carries, np.bitwise_xor(g_left, through), width)
+        width = child_width
+    return np.bitwise_xor(propagate, carries)
+
+
+def add(runtime: Runtime, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return the XOR sharing of ``u + v mod 2**64`` for two shared ``(2, n)`` uint64 words.
+
+    ABY3 §5.3's generate ``g = u & v`` (one AND) and propagate ``p = u ^ v``,
+    then Kogge–Stone (7 rounds, 96 bytes per element) up to
+    :data:`FEW_ROUNDS_UP_TO` elements, :func:`prefix_sum_reversed` on the
+    bit-index-reversed words (the reversal is local; 11 rounds, 34 bytes) above.
     """
     (generate,) = and_many(runtime, [(u, v)])
-    return kogge_stone(runtime, generate, np.bitwise_xor(u, v))
+    propagate = np.bitwise_xor(u, v)
+    if u.shape[-1] <= FEW_ROUNDS_UP_TO:
+        return kogge_stone(runtime, generate, propagate)
+    reversed_sum = prefix_sum_reversed(
+        runtime, reverse_bit_index(generate), reverse_bit_index(propagate)
+    )
+    return reverse_bit_index(reversed_sum)
+
+
+def add_split_reversed(
+    runtime: Runtime, u: np.ndarray | None, v: np.ndarray | None, like: np.ndarray
+) -> np.ndarray:
+    """Return the bits of ``u + v``, bit-index-reversed, for ``u`` plaintext at party 0 and ``v`` at parties 1, 2.
+
+    The owners reverse their words (local), party 0 shares ``u`` (one
+    message), the generate costs party 0 nothing (:func:`split_generate`),
+    then :func:`prefix_sum_reversed`: 12 rounds, 34 bytes per element at
+    every party (party 0's share or the generate terms of parties 1 and 2,
+    and 26 for the prefix).
+    """
+    u_reversed = reverse_bit_index(u) if u is not None else None
+    v_reversed = reverse_bit_index(v) if v is not None else None
+    propagate = share_split_value(runtime, u_reversed, v_reversed, like, boolean=True)
+    return prefix_sum_reversed(runtime, split_generate(runtime, propagate), propagate)
 
 
 def add_split(
@@ -303,15 +391,80 @@ def add_split(
 ) -> np.ndarray:
     """Return the XOR sharing of ``u + v`` for ``u`` plaintext at party 0 and ``v`` at parties 1, 2.
 
-    Party 0 shares ``u`` (one message), the generate costs party 0 nothing
-    (:func:`split_generate`), then the Kogge–Stone levels: 8 rounds.
+    Up to :data:`FEW_ROUNDS_UP_TO` elements: party 0 shares ``u``, the generate
+    costs party 0 nothing (:func:`split_generate`), then Kogge–Stone (8 rounds,
+    96 bytes per element). Above: :func:`add_split_reversed` with the sum's
+    bits put back in order (local; 12 rounds, 34 bytes).
     """
-    propagate = share_split_value(runtime, u, v, like, boolean=True)
-    return kogge_stone(runtime, split_generate(runtime, propagate), propagate)
+    if like.size <= FEW_ROUNDS_UP_TO:
+        propagate = share_split_value(runtime, u, v, like, boolean=True)
+        return kogge_stone(runtime, split_generate(runtime, propagate), propagate)
+    return reverse_bit_index(add_split_reversed(runtime, u, v, like))
+
+
+def or_suffix_reversed(runtime: Runtime, words: np.ndarray) -> np.ndarray:
+    """Return ``S`` with bit ``j`` = OR of bits ``j..63`` of ``words``, both bit-index-reversed (11 rounds).
+
+    ``words`` are ``(2, n)`` uint64 components in the reversed layout of
+    :func:`prefix_sum_reversed`. Kept complemented (``x | y = ~(~x & ~y)``):
+    the up-sweep marks the aligned blocks that are all zero (words of
+    halving width), the down-sweep marks for every block whether all bits
+    above it are zero (a right block inherits its parent's mark, a left
+    block ANDs it with its right sibling's). At single bits, the right
+    bit's ``~S`` is its own zero mark AND its parent's, the left bit's that
+    AND its own mark (two rounds). 4 + 2 + 1 + 1 + 1 bytes up,
+    1 + 1 + 1 + 2 + 4 + 4 down: 22 bytes per element (the prefix by
+    shifts sends 48). With one bit set at the top position ``k``, ``S`` is
+    ``2**(k+1) - 1``.
+    """
+    zero = xor_public(runtime, words, _ALL_ONES)  # ~t: bit set where t is 0
+    levels = []
+    width = 64
+    while width > 2:
+        levels.append((zero, width))
+        low, high, width = _halves(zero, width)
+        (zero,) = and_many(runtime, [(low, high)])
+    # Width 2: lane 0 is bits 0..31, lane 1 bits 32..63. Nothing is above lane 1 (mark 1,
+    # a public constant), lane 0 has lane 1 above it.
+    above = np.bitwise_and(np.right_shift(zero, np.uint8(1)), np.uint8(1))
+    above = xor_public(runtime, above, np.uint8(0b10))
+    width = 2
+    for child_zero, child_width in reversed(levels):
+        left, right, _ = _halves(child_zero, child_width)
+        if child_width < 64:
+            (left_above,) = and_many(runtime, [(above, right)])
+            above = _join_halves(left_above, above, width)
+        else:
+            # single bits: ~S(right) = zero(right) & above(parent), ~S(left) = zero(left) & ~S(right)
+            (right_clear,) = and_many(runtime, [(right, above)])
+            (left_clear,) = and_many(runtime, [(left, right_clear)])
+            above = _join_halves(left_clear, right_clear, width)
+        width = child_width
+    return xor_public(runtime, above, _ALL_ONES)
+
+
+def or_prefix_from_top(runtime: Runtime, words: np.ndarray) -> np.ndarray:
+    """Return ``S`` with bit ``j`` = OR of bits ``j..63`` of ``words``.
+
+    ``x | y = ~(~x & ~y)``; with one bit set at the top position ``k``, ``S``
+    is ``2**(k+1) - 1`` and ``S ^ (S >> 1)`` is the one-hot word ``2**k``.
+    ``words`` are ``(2, n)`` uint64 components. Up to :data:`FEW_ROUNDS_UP_TO`
+    elements by shifts (6 rounds, 48 bytes per element), above it
+    :func:`or_suffix_reversed` on the bit-index-reversed words (local
+    reversals; 11 rounds, 22 bytes).
+    """
+    if words.ndim != 2 or words.dtype != RING_DTYPE:
+        raise InputError(f"or_prefix_from_top needs (2, n) uint64 components, got {words.shape}")
+    if words.shape[1] <= FEW_ROUNDS_UP_TO:
+        return _or_prefix_by_shifts(runtime, words)
+    return reverse_bit_index(or_suffix_reversed(runtime, reverse_bit_index(words)))
 
 
 def kogge_stone(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -> np.ndarray:
-    """Return ``p ^ (G << 1)`` after the six prefix levels from (generate, propagate) (6 rounds).
+    """Return ``p ^ (G << 1)`` after the six Kogge–Stone levels from (generate, propagate) (6 rounds).
+
+    ABY3 §5.3: ``G ^= P & (G << s)``, ``P &= P << s`` for s = 1..32 (the
+    last without ``P``): 88 bytes per element, in natural bit order.
 
     ``generate`` and ``propagate`` are ``(2, n)`` uint64 components. Each
     level's local work (the shifted operands and both AND terms) runs in
@@ -360,17 +513,13 @@ def kogge_stone(runtime: Runtime, generate: np.ndarray, propagate: np.ndarray) -
     return out
 
 
-def or_prefix_from_top(runtime: Runtime, words: np.ndarray) -> np.ndarray:
-    """Return ``S`` with bit ``j`` = OR of bits ``j..63`` of ``words`` (6 rounds, 6 words).
+def _or_prefix_by_shifts(runtime: Runtime, words: np.ndarray) -> np.ndarray:
+    """The OR prefix from the top by shifts: ``S |= S >> s`` for s = 1..32 (6 rounds, 48 bytes).
 
-    ``x | y = ~(~x & ~y)``; with one bit set at the top position ``k``, ``S``
-    is ``2**(k+1) - 1`` and ``S ^ (S >> 1)`` is the one-hot word ``2**k``.
-    ``words`` are ``(2, n)`` uint64 components. Each level's shift and AND
-    term run in cache-sized pieces; the complemented prefix is kept as an
-    (own, next) pair, so nothing received is copied.
+    Each level's shift and AND term run in cache-sized pieces; the
+    complemented prefix is kept as an (own, next) pair, so nothing received
+    is copied.
     """
-    if words.ndim != 2 or words.dtype != RING_DTYPE:
-        raise InputError(f"or_prefix_from_top needs (2, n) uint64 components, got {words.shape}")
     n = words.shape[1]
     slot = runtime.public_slot
     complement = xor_public(runtime, words, _ALL_ONES)  # ~S, kept complemented

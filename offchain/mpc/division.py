@@ -162,7 +162,7 @@ def normalizing_power(
     and ``G1 = T + 16 [k >= 2f] - P`` (1 round).
     """
     runtime, f = y.runtime, y.fractional_bits
-    magnitude = top_bit(y)  # A2B and prefix OR, 14 rounds
+    magnitude = top_bit(y, bit_reversed=True)  # A2B and OR prefix, 14 or 23 rounds
     boundary = 2 * f
 
     def exponent(k: int) -> int | None:
@@ -171,11 +171,12 @@ def normalizing_power(
         return POWER_TOP - k if k <= POWER_TOP else None
 
     count = max(boundary - 1, POWER_TOP - boundary).bit_length()
-    digits = exponent_digits(magnitude.prefix, exponent, count)
+    layout = magnitude.bit_reversed
+    digits = exponent_digits(magnitude.prefix, exponent, count, bit_reversed=layout)
     words = [
         magnitude.sign.astype(np.uint8),
-        prefix_bit(magnitude.prefix, 0).astype(np.uint8),  # t != 0
-        prefix_bit(magnitude.prefix, boundary).astype(np.uint8),  # k >= 2f
+        prefix_bit(magnitude.prefix, 0, bit_reversed=layout).astype(np.uint8),  # t != 0
+        prefix_bit(magnitude.prefix, boundary, bit_reversed=layout).astype(np.uint8),  # k >= 2f
         *digits,
     ]
     negative, nonzero, large, *digit_shares = bits_to_integers(runtime, words)

@@ -28,8 +28,8 @@ import numpy as np
 
 from offchain.mpc import binary
 from offchain.mpc.arithmetic import mul_many
-from offchain.mpc.converters import arithmetic_to_boolean, boolean_to_arithmetic, inject_bits
-from offchain.mpc.ring import reverse_bits
+from offchain.mpc.converters import boolean_to_arithmetic, inject_bits
+from offchain.mpc.ring import reverse_bit_index, reverse_bits
 from offchain.mpc.shares import ArithmeticShare, BooleanShare
 
 TOP_BIT_LIMIT = 60  # |Y| < 2**61 keeps the normalising power 2**(60 - k) an integer
@@ -41,27 +41,53 @@ class TopBit:
     """The boolean view of a value's magnitude (flattened to one dimension).
 
     ``prefix``: components of ``2**(k+1) - 1``; ``sign``: of the sign bit as
-    0/1 words; ``one_hot``: of ``2**k`` (derived on use). All ``(2, n)`` uint64.
+    0/1 words; ``one_hot``: of ``2**k`` in natural bit order (derived on use).
+    All ``(2, n)`` uint64. With ``bit_reversed`` the prefix word is in the
+    bit-index-reversed layout (:func:`offchain.mpc.ring.reverse_bit_index`):
+    read its bits with :func:`prefix_bit` and :func:`exponent_digits`.
     """
 
     prefix: np.ndarray
     sign: np.ndarray
+    bit_reversed: bool = False
 
     @cached_property
     def one_hot(self) -> np.ndarray:
         """Components of the one-hot word ``2**k`` (``S ^ (S >> 1)``, local)."""
-        return np.bitwise_xor(self.prefix, np.right_shift(self.prefix, np.uint64(1)))
+        prefix = reverse_bit_index(self.prefix) if self.bit_reversed else self.prefix
+        return np.bitwise_xor(prefix, np.right_shift(prefix, np.uint64(1)))
 
 
-def top_bit(y: ArithmeticShare) -> TopBit:
-    """Return the top bit of ``|y|`` (``|y| - 1`` for negative ``y``) as a prefix word, 14 rounds."""
+def top_bit(y: ArithmeticShare, bit_reversed: bool = False) -> TopBit:
+    """Return the top bit of ``|y|`` (``|y| - 1`` for negative ``y``) as a prefix word.
+
+    A2B and the OR prefix from the top (:mod:`offchain.mpc.binary`): up to
+    ``FEW_ROUNDS_UP_TO`` elements Kogge–Stone and shifts (14 rounds, 144
+    bytes per element), above it Brent–Kung scans on bit-index-reversed words
+    (23 rounds, 56 bytes). ``bit_reversed`` asks for the prefix word in that
+    layout when it is the one computed (check ``TopBit.bit_reversed``; bit
+    63, the sign, is in place either way).
+    """
     runtime = y.runtime
-    bits = arithmetic_to_boolean(y.reshape(-1)).components
+    flat = y.reshape(-1).components
+    u = np.add(flat[0], flat[1]) if runtime.party == 0 else None
+    slot = runtime.slot_of_component(2)
+    v = flat[slot] if slot is not None else None
+    scans = flat.shape[1] > binary.FEW_ROUNDS_UP_TO
+    if scans:
+        bits = binary.add_split_reversed(runtime, u, v, flat[0])
+    else:
+        bits = binary.add_split(runtime, u, v, flat[0])
     # t = bits ^ fill(sign): the arithmetic shift spreads each component's bit 63 (XOR-linear)
     magnitude = np.right_shift(bits.view(np.int64), np.int64(63)).view(np.uint64)
     sign = np.bitwise_and(magnitude, np.uint64(1))
     np.bitwise_xor(magnitude, bits, out=magnitude)
-    return TopBit(prefix=binary.or_prefix_from_top(runtime, magnitude), sign=sign)
+    if not scans:
+        return TopBit(prefix=binary.or_prefix_from_top(runtime, magnitude), sign=sign)
+    prefix = binary.or_suffix_reversed(runtime, magnitude)
+    if not bit_reversed:
+        prefix = reverse_bit_index(prefix)
+    return TopBit(prefix=prefix, sign=sign, bit_reversed=bit_reversed)
 
 
 def reversed_power(one_hot: np.ndarray, exponent_at_zero: int) -> np.ndarray:
@@ -72,13 +98,22 @@ def reversed_power(one_hot: np.ndarray, exponent_at_zero: int) -> np.ndarray:
     return np.right_shift(reverse_bits(one_hot), np.uint64(63 - exponent_at_zero))
 
 
-def prefix_bit(prefix: np.ndarray, position: int) -> np.ndarray:
+def prefix_bit(prefix: np.ndarray, position: int, bit_reversed: bool = False) -> np.ndarray:
     """Return components of the 0/1 flag ``k >= position`` (bit ``position`` of the prefix OR)."""
+    if bit_reversed:
+        position = _reverse6(position)
     return np.bitwise_and(np.right_shift(prefix, np.uint64(position)), np.uint64(1))
 
 
+def _reverse6(position: int) -> int:
+    return int(f"{position:06b}"[::-1], 2)
+
+
 def exponent_digits(
-    prefix: np.ndarray, exponent: Callable[[int], int | None], count: int
+    prefix: np.ndarray,
+    exponent: Callable[[int], int | None],
+    count: int,
+    bit_reversed: bool = False,
 ) -> list[np.ndarray]:
     """Return components (uint8 0/1) of bit ``b`` of ``exponent(k)`` for ``b < count``; local.
 
@@ -88,6 +123,7 @@ def exponent_digits(
     whose ``exponent(j)`` has bit ``b``, which is the parity of ``S`` under
     ``M ^ (M << 1)``: XOR-linear, so it applies to each component. Positions
     where ``exponent`` is None (out of range) and ``S = 0`` give digits 0.
+    With ``bit_reversed`` the prefix word is bit-index-reversed and so are the masks.
     """
     masks = []
     for bit in range(count):
@@ -96,7 +132,10 @@ def exponent_digits(
             value = exponent(position)
             if value is not None and (value >> bit) & 1:
                 mask |= 1 << position
-        masks.append(np.uint64((mask ^ (mask << 1)) & (2**64 - 1)))
+        mask = (mask ^ (mask << 1)) & (2**64 - 1)
+        if bit_reversed:
+            mask = sum(1 << _reverse6(j) for j in range(64) if (mask >> j) & 1)
+        masks.append(np.uint64(mask))
     digits = [np.empty(prefix.shape, dtype=np.uint8) for _ in range(count)]
     scratch = np.empty(min(CHUNK_ELEMENTS, prefix[0].size), dtype=np.uint64)
     for start in range(0, prefix.shape[-1], CHUNK_ELEMENTS):

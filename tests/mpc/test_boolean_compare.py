@@ -75,7 +75,7 @@ def _conversions(runtime, px):
 
 
 @pytest.mark.parametrize("shape", [(0,), (), (500,), (4, 6)])
-def test_a2b_and_b2a_round_trip(shape, rng):
+def test_a2b_and_b2a_round_trip(shape, rng, adder):
     a = rng.integers(INT64_MIN, INT64_MAX, shape, dtype=np.int64, endpoint=True)
     if a.size:
         a.reshape(-1)[:3] = [INT64_MIN, -1, 0][: a.size]
@@ -236,3 +236,19 @@ def _select_needs_integer_condition(runtime, px):
 def test_select_refuses_a_fixed_point_condition():
     with pytest.raises(InputError, match="integer 0/1 sharing"):
         run_local(_select_needs_integer_condition, dealt(np.array([1.0]), "fixed"))
+
+
+def _a2b_costs(runtime, px):
+    x = receive_input(runtime, px)
+    before = runtime.stats()
+    x.to_boolean()
+    return runtime.stats() - before
+
+
+def test_a2b_trades_rounds_for_bytes_by_size(rng, adder):
+    n = 800
+    costs = run_local(_a2b_costs, dealt(rng.integers(-(2**40), 2**40, n))).results
+    if adder == "few rounds":  # Kogge–Stone: party 0's share or the generate, then 11 words
+        assert all(c.rounds == 8 and c.bytes_sent == n * 96 for c in costs)
+    else:  # Brent–Kung scans: the same 8 bytes, then 8 + 4 + 2 + 2 + 1 up and 1 + 1 + 1 + 2 + 4 down
+        assert all(c.rounds == 12 and c.bytes_sent == n * 34 for c in costs)
