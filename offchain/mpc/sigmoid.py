@@ -31,7 +31,6 @@ import numpy as np
 from offchain.errors import InputError
 from offchain.mpc import binary
 from offchain.mpc.arithmetic import mul, raw_product_terms
-from offchain.mpc.converters import arithmetic_to_boolean
 from offchain.mpc.normalize import bits_to_integers
 from offchain.mpc.ring import fill_with_bit
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
@@ -91,19 +90,36 @@ def _bit(words: np.ndarray, position: int) -> np.ndarray:
 
 
 def segment_flags(x: FixedPointShare) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Return boolean components (uint8 0/1) of the sign of ``x`` and of ``|x| >= 2, 4, 8, 16`` (flattened)."""
+    """Return boolean components (uint8 0/1) of the sign of ``x`` and of ``|x| >= 2, 4, 8, 16`` (flattened).
+
+    The bits of ``x`` come from :func:`offchain.mpc.binary.add_split` (Kogge–Stone
+    up to ``FEW_ROUNDS_UP_TO`` elements) or :func:`~offchain.mpc.binary.add_split_reversed`
+    (Brent–Kung above it, read in its bit-reversed layout: bit 63 stays in place).
+    """
     runtime = x.runtime
     f = x.fractional_bits
-    bits = arithmetic_to_boolean(x.reshape(-1)).components
+    flat = x.reshape(-1).components
+    u = np.add(flat[0], flat[1]) if runtime.party == 0 else None
+    slot = runtime.slot_of_component(2)
+    v = flat[slot] if slot is not None else None
+    if flat.shape[1] > binary.FEW_ROUNDS_UP_TO:
+        bits = binary.add_split_reversed(runtime, u, v, flat[0])
+        position = _REVERSED_POSITION
+    else:
+        bits = binary.add_split(runtime, u, v, flat[0])
+        position = list(range(64))
     sign = _bit(bits, 63)
     magnitude = np.bitwise_xor(bits, fill_with_bit(bits, 63))
     # |x| >= 16 iff a bit >= f + 4 is set: NOT(all ones of ~(high bits)).
-    high_mask = np.uint64((2**64 - 1) ^ ((1 << (f + 4)) - 1))
+    high_mask = np.uint64(sum(1 << position[j] for j in range(f + 4, 64)))
     no_high = binary.xor_public(runtime, np.bitwise_and(magnitude, high_mask), np.uint64(2**64 - 1))
     at_least = [binary.xor_public(runtime, binary.all_ones(runtime, no_high), np.uint8(1))]
     for bit in (f + 3, f + 2, f + 1):
-        at_least.insert(0, _or_bits(runtime, at_least[0], _bit(magnitude, bit)))
+        at_least.insert(0, _or_bits(runtime, at_least[0], _bit(magnitude, position[bit])))
     return sign, at_least  # at_least[j] = [|x| >= 2**(j+1)]
+
+
+_REVERSED_POSITION = [int(f"{j:06b}"[::-1], 2) for j in range(64)]
 
 
 def sigmoid(x: FixedPointShare) -> FixedPointShare:
