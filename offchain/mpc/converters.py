@@ -32,6 +32,7 @@ from offchain.mpc.sharing import share_known_value
 
 CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work
 _ONE = np.uint64(1)
+_MINUS_TWO = np.uint64(2**64 - 2)
 
 
 def arithmetic_to_boolean(x: ArithmeticShare) -> BooleanShare:
@@ -99,14 +100,13 @@ def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
     Returns ``[own, next]`` uint64 components for each input, all in one
     protocol run (one message per party per round, one array per input).
     ``b = e ^ f`` with ``e = b0 ^ b1`` known to party 0 and ``f = b2`` to
-    parties 1 and 2, and ``b = e + f - 2 e f``. Party 0 sends ``e - r`` to
+    parties 1 and 2, so ``b = e (1 - 2f) + f``. Party 0 sends ``e - r`` to
     party 2 (``r`` from the stream of parties 0 and 1); with ``m``, ``s``
     from the stream of parties 1 and 2, the components are
-    ``c1 = r (1 - 2f) + 2m`` (party 1 knows it), ``c2 = f - 2s`` (parties 1
-    and 2) and ``c0 = (e - r)(1 - 2f) + 2(s - m)`` (party 2, after round 1);
-    parties 1 and 2 send ``c1`` and ``c0`` to party 0. What party 0 receives
-    is masked by ``2m`` and ``2(s - m)`` except in the lowest bit, which it
-    knows anyway (that of ``r`` and of ``e - r``).
+    ``c1 = r (1 - 2f) + m`` (party 1 knows it), ``c2 = f + s`` (parties 1
+    and 2) and ``c0 = (e - r)(1 - 2f) - m - s`` (party 2, after round 1);
+    parties 1 and 2 send ``c1`` and ``c0`` to party 0, which sees them
+    masked by ``m`` and ``s``. Party 2 sees ``e`` masked by ``r``.
     """
     party = runtime.party
     shapes = [words.shape[1:] for words in bit_words]
@@ -116,10 +116,9 @@ def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
             out = np.empty(words.shape[1:], dtype=RING_DTYPE)
             for start in range(0, out.size, CHUNK_ELEMENTS):
                 part = slice(start, start + CHUNK_ELEMENTS)
-                piece = out[part]
                 e = np.bitwise_xor(words[0, part], words[1, part])
                 np.bitwise_and(e, e.dtype.type(1), out=e)
-                runtime.prg_next.add_into(piece, subtract=True, base=e)  # e - r
+                runtime.prg_next.add_into(out[part], subtract=True, base=e)  # e - r
             masked.append(out)
         received = runtime.exchange({2: masked}, [1])
         from_one = expect_arrays(received[1], len(bit_words), 1, "bit injection")
@@ -138,15 +137,11 @@ def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
             for start in range(0, out[0].size, CHUNK_ELEMENTS):
                 part = slice(start, start + CHUNK_ELEMENTS)
                 c1, c2 = out[0, part], out[1, part]
-                f = np.bitwise_and(words[1, part], words.dtype.type(1)).astype(RING_DTYPE)
+                f, sign = _bit_and_sign(words[1, part])
                 runtime.prg_previous.fill(c1)  # r
-                _times_one_minus_twice(c1, f)  # r (1 - 2f)
-                runtime.prg_next.fill(c2)  # m
-                np.left_shift(c2, _ONE, out=c2)
-                np.add(c1, c2, out=c1)  # c1 = r (1 - 2f) + 2m
-                runtime.prg_next.fill(c2)  # s
-                np.left_shift(c2, _ONE, out=c2)
-                np.subtract(f, c2, out=c2)  # c2 = f - 2s
+                np.multiply(c1, sign, out=c1)  # r (1 - 2f)
+                runtime.prg_next.add_into(c1)  # c1 = r (1 - 2f) + m
+                runtime.prg_next.add_into(c2, base=f)  # c2 = f + s
             sends.append(out[0])
             outputs.append(out)
         runtime.exchange({0: sends})
@@ -160,21 +155,15 @@ def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
     for words, shape, masked in zip(bit_words, shapes, from_zero, strict=True):
         out = np.empty((2, *shape), dtype=RING_DTYPE)
         check_received(masked, out[0], 0, "bit injection")
-        scratch = np.empty(min(CHUNK_ELEMENTS, out[0].size), dtype=RING_DTYPE)
         for start in range(0, out[0].size, CHUNK_ELEMENTS):
             part = slice(start, start + CHUNK_ELEMENTS)
             c2, c0 = out[0, part], out[1, part]
-            two_m = scratch[: c2.size]
-            f = np.bitwise_and(words[0, part], words.dtype.type(1)).astype(RING_DTYPE)
-            runtime.prg_previous.fill(two_m)  # m
-            np.left_shift(two_m, _ONE, out=two_m)
-            runtime.prg_previous.fill(c2)  # s
-            np.left_shift(c2, _ONE, out=c2)
-            np.copyto(c0, masked[part])
-            _times_one_minus_twice(c0, f)  # (e - r)(1 - 2f)
-            np.add(c0, c2, out=c0)
-            np.subtract(c0, two_m, out=c0)  # c0 = (e - r)(1 - 2f) + 2(s - m)
-            np.subtract(f, c2, out=c2)  # c2 = f - 2s
+            f, sign = _bit_and_sign(words[0, part])
+            np.multiply(masked[part], sign, out=c0)  # (e - r)(1 - 2f)
+            runtime.prg_previous.add_into(c0, subtract=True)  # - m
+            runtime.prg_previous.add_into(c2, base=f)  # c2 = f + s
+            np.subtract(c0, c2, out=c0)
+            np.add(c0, f, out=c0)  # c0 = (e - r)(1 - 2f) - m - s
         sends.append(out[1])
         outputs.append(out)
     runtime.exchange({0: sends})
@@ -183,8 +172,9 @@ def inject_bits(runtime, bit_words: list[np.ndarray]) -> list[np.ndarray]:
     return outputs
 
 
-def _times_one_minus_twice(values: np.ndarray, bits: np.ndarray) -> None:
-    """Multiply ``values`` in place by ``1 - 2b`` for 0/1 ``bits`` (negate where the bit is 1)."""
-    flip = np.negative(bits)  # 0 or all ones
-    np.bitwise_xor(values, flip, out=values)
-    np.add(values, bits, out=values)  # (v ^ -b) + b = -v where b = 1
+def _bit_and_sign(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return bit 0 of ``words`` as uint64 0/1 ``f`` and ``1 - 2f`` mod 2**64."""
+    bit = np.bitwise_and(words, words.dtype.type(1)).astype(RING_DTYPE, copy=False)
+    sign = np.multiply(bit, _MINUS_TWO)
+    np.add(sign, _ONE, out=sign)
+    return bit, sign
