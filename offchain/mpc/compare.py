@@ -28,7 +28,7 @@ from offchain.errors import InputError
 from offchain.mpc import binary
 from offchain.mpc.converters import bits_to_arithmetic
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare, Share
-from offchain.mpc.sharing import share_split_value
+from offchain.mpc.sharing import share_split_words_rotated
 
 
 def _difference(x: object, y: object) -> ArithmeticShare:
@@ -62,19 +62,21 @@ def sign_bit(z: ArithmeticShare) -> BooleanShare:
 
 
 def zero_bit(z: ArithmeticShare) -> BooleanShare:
-    """Return the boolean sharing (uint8 0/1) of ``z == 0`` (7 rounds)."""
+    """Return the boolean sharing (uint8 0/1) of ``z == 0`` (7 rounds).
+
+    ``z == 0`` iff ``u == -v`` iff ``~u ^ -v`` has all 64 bits set; the
+    owners negate in plaintext, and every party owns a third of the
+    elements (:func:`offchain.mpc.sharing.share_split_words_rotated`), so the
+    first round's 8 bytes per element are spread over the three parties.
+    """
     runtime = z.runtime
-    u, v, like = _split(z)
-    # z == 0  <=>  u == -v  <=>  ~u ^ -v has all 64 bits set; the owners negate in plaintext.
-    words = share_split_value(
-        runtime,
-        np.invert(u) if u is not None else None,
-        np.negative(v) if v is not None else None,
-        like,
-        boolean=True,
-    )
+    words = share_split_words_rotated(runtime, z.components.reshape(2, -1), _equality_words)
     bits = binary.all_ones(runtime, words)
     return BooleanShare(runtime, bits.reshape((2, *z.shape)))
+
+
+def _equality_words(words: np.ndarray, is_u: bool) -> np.ndarray:
+    return np.invert(words) if is_u else np.negative(words)
 
 
 def less_than_bits(x: object, y: object) -> BooleanShare:

@@ -167,8 +167,10 @@ def test_tree_levels_below_a_byte_pack_several_elements_per_byte(rng):
     for party, (less, equal) in enumerate(run_local(_comparison_costs, dealt(a), dealt(b)).results):
         # less-than: 8 (input or generate) + 8 + 4 + 2 + 1 + 1/2 + 1/8 for the tree, 8 to inject
         assert less.bytes_sent == 800 * (8 + 8 + 4 + 2 + 1 + 0.5 + 0.125 + 8)
-        # equality: party 0 shares its word (8), the AND tree 4 + 2 + 1 + 1/2 + 1/4 + 1/8, 8 to inject
-        assert equal.bytes_sent == 800 * ((8 if party == 0 else 0) + 7.875 + 8)
+        # equality: each party shares the words of its third (8), the AND tree
+        # 4 + 2 + 1 + 1/2 + 1/4 + 1/8, 8 to inject
+        third = [266, 267, 267][party]
+        assert equal.bytes_sent == 8 * third + 800 * (7.875 + 8)
 
 
 def _derived(runtime, px, py):
