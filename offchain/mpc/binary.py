@@ -1,4 +1,4 @@
-"""Boolean circuits on XOR sharings of bit-sliced words: AND, OR, carry and AND trees, adders.
+"""Boolean circuits on XOR sharings of bit-sliced words: AND, OR, carry and AND trees, adders, scans.
 
 A word of ``w`` bits packs ``w`` independent boolean values, so one AND of
 two words costs one ring element of traffic per party for ``w`` gates.
@@ -9,9 +9,16 @@ AND (Araki et al., CCS 2016; ABY3 §5.1, boolean variant): party ``i`` sends
 one round. Every function here batches all the ANDs of a circuit level into
 one message, so rounds equal circuit depth.
 
+Adders and OR prefixes come in two forms, picked by size
+(:data:`FEW_ROUNDS_UP_TO`): Kogge–Stone and prefix by shifts (fewer rounds)
+and Brent–Kung scans on bit-index-reversed words, where the two halves of
+each word are the two halves of every aligned block, so each scan level
+works on words of half or double the width (fewer bytes).
+
 The functions work on raw component arrays of shape ``(2, n)`` (``[own,
 next]``, any unsigned dtype); :class:`~offchain.mpc.shares.BooleanShare`
-wrappers are at the end.
+wrappers are at the end. Local work on large arrays runs in cache-sized
+pieces.
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ segments ``[0, 2), [2, 4), [4, 8), [8, 16)`` (error at most 1.14e-5 each)
 and ``s = 1`` from 16 on (error 1.1e-7). Segment boundaries are powers of
 two, so the segment of ``|x|`` is read from the bits of ``x``:
 
-1. A2B of ``x`` (8 rounds): the sign bit ``s``; ``t = bits ^ fill(s)`` is
-   ``|x|`` (``|x|`` minus one unit for negative ``x``, which moves the
-   boundaries by ``2**-f``, immaterial for a continuous function).
+1. A2B of ``x`` (Kogge–Stone, 8 rounds, up to 16384 elements; Brent–Kung,
+   12 rounds and a third of the bytes, above): the sign bit ``s``;
+   ``t = bits ^ fill(s)`` is ``|x|`` (``|x|`` minus one unit for negative
+   ``x``, which moves the boundaries by ``2**-f``, immaterial for a
+   continuous function).
 2. ``g_j = [|x| >= 2**j]`` for j = 1..4: an AND tree decides whether any bit
    ``>= f + 4`` is set (6 rounds), then three one-bit ORs chain down (3 rounds).
 3. Bit injection of ``s, g1..g4`` (2 rounds); ``|x| = x (1 - 2s)`` (1 round).
@@ -19,9 +21,10 @@ two, so the segment of ``|x|`` is read from the bits of ``x``:
    products, one truncation (2 rounds).
 5. ``sigmoid = s + sign * (1 - 2 s)`` (1 round).
 
-Total 29 rounds. Max error 3e-5 (2 units of 2**-16) on every input: polynomial
-error 1.14e-5 plus rounding, measured in tests/mpc/test_nonlinear.py; the
-output may leave [0, 1] by at most that much.
+Total 29 rounds (33 above 16384 elements); 267 bytes per element at the
+busiest party (205 above). Max error 3e-5 (2 units of 2**-16) on every
+input: polynomial error 1.14e-5 plus rounding, measured in
+tests/mpc/test_nonlinear.py; the output may leave [0, 1] by at most that much.
 """
 
 from __future__ import annotations

@@ -47,7 +47,11 @@ travels is masked here.
 Costs: truncation of a replicated share: 2 rounds, A and B send 2 words per
 element, H 1 and a fraction. Fused with a multiplication
 (:func:`mul_truncate`): 2 rounds in total, A and B send 2 words, H 3 and a
-fraction (``z_H + rho`` to both, ``t_B``, ``m_B``).
+fraction (``z_H + rho`` to both, ``t_B``, ``m_B``). Several items share one
+run (:func:`truncate_many`); a value truncated by several shifts is opened
+once (each further shift costs the helper ``t_B``, ``m_B`` and the openers
+one exchanged word), and :func:`truncate_sum` adds truncated items before
+the openers' exchange (one word for the sum).
 """
 
 from __future__ import annotations
