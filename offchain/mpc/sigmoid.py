@@ -36,10 +36,11 @@ from offchain.mpc import binary
 from offchain.mpc.arithmetic import mul, raw_product_terms
 from offchain.mpc.normalize import bits_to_integers
 from offchain.mpc.ring import fill_with_bit
-from offchain.mpc.shares import ArithmeticShare, FixedPointShare
+from offchain.mpc.shares import FixedPointShare
 from offchain.mpc.truncation import truncate_many, truncate_terms
 
 SATURATION = 16.0
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work
 POWERS_BITS = 28  # fractional bits of z**i
 COEFFICIENT_BITS = 20  # fractional bits of the segment coefficients (|c| < 400)
 # Minimax fits of 1/(1 + e**-x) as polynomials in z = x / 16, one row per segment.
@@ -167,23 +168,56 @@ def sigmoid(x: FixedPointShare) -> FixedPointShare:
         [b - a for a, b in zip(rows[i], rows[i + 1], strict=True)] for i in range(len(encoded))
     ]
 
-    def combination(coefficients: list[int]) -> np.ndarray:
-        combined = np.zeros_like(z.components)
-        for coefficient, power in zip(coefficients[1:], powers, strict=True):
-            combined += power * np.uint64(coefficient % 2**64)
-        slot = runtime.public_slot
-        if slot is not None:
-            combined[slot] += np.uint64(coefficients[0] % 2**64)
-        return combined
-
-    total = combination(steps[0])[0].copy()
-    for flag, step in zip(flags, steps[1:], strict=True):
-        total += raw_product_terms(flag, ArithmeticShare(runtime, combination(step)))
+    total = _piecewise_terms(runtime, powers, [flag.components for flag in flags], steps)
     # saturation: + 1 where |x| >= 16 (the segment terms cancel there)
     total += flags[3].components[0] << np.uint64(product_scale)
     value = FixedPointShare(runtime, truncate_terms(runtime, total, product_scale - f, True), f)
     result = value + mul(negative, _one_minus_twice(value))
     return FixedPointShare(runtime, result.components.reshape((2, *shape)), f)
+
+
+def _piecewise_terms(
+    runtime, powers: list[np.ndarray], flags: list[np.ndarray], steps: list[list[int]]
+) -> np.ndarray:
+    """Return this party's additive term of ``P_0(z) + sum_s g_s Q_s(z)`` (local, cache-sized pieces).
+
+    ``powers`` are the components of ``z .. z**5``, ``flags`` those of the
+    0/1 integers ``g_s``, ``steps[0]`` the constant and coefficients of
+    ``P_0`` and ``steps[s]`` those of ``Q_s``. Each ``Q_s`` is a public
+    combination of the powers (the constant in the public slot), and
+    ``g_s Q_s`` enters as the product term ``g_own (Q_own + Q_next) + g_next Q_own``.
+    """
+    slot = runtime.public_slot
+    n = powers[0].shape[-1]
+    total = np.empty(n, dtype=np.uint64)
+    combined = np.empty((2, min(n, CHUNK_ELEMENTS)), dtype=np.uint64)
+    scratch = np.empty(min(n, CHUNK_ELEMENTS), dtype=np.uint64)
+    encoded = [[np.uint64(c % 2**64) for c in step] for step in steps]
+    for start in range(0, n, CHUNK_ELEMENTS):
+        part = slice(start, start + CHUNK_ELEMENTS)
+        out = total[part]
+        width = out.size
+        pieces = [power[:, part] for power in powers]
+        q, t = combined[:, :width], scratch[:width]
+        for index, step in enumerate(encoded):
+            components = (0,) if index == 0 else (0, 1)
+            for c in components:
+                np.multiply(pieces[0][c], step[1], out=q[c])
+                for coefficient, power in zip(step[2:], pieces[1:], strict=True):
+                    np.multiply(power[c], coefficient, out=t)
+                    np.add(q[c], t, out=q[c])
+                if c == slot:
+                    np.add(q[c], step[0], out=q[c])
+            if index == 0:
+                np.copyto(out, q[0])
+                continue
+            flag = flags[index - 1]
+            np.add(q[0], q[1], out=t)
+            np.multiply(t, flag[0, part], out=t)  # g_own (Q_own + Q_next)
+            np.add(out, t, out=out)
+            np.multiply(q[0], flag[1, part], out=t)  # g_next Q_own
+            np.add(out, t, out=out)
+    return total
 
 
 def _one_minus_twice(value: FixedPointShare) -> FixedPointShare:
