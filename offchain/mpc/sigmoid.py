@@ -21,8 +21,8 @@ two, so the segment of ``|x|`` is read from the bits of ``x``:
    products, one truncation (2 rounds).
 5. ``sigmoid = s + sign * (1 - 2 s)`` (1 round).
 
-Total 29 rounds (33 above 16384 elements); 267 bytes per element at the
-busiest party (205 above). Max error 3e-5 (2 units of 2**-16) on every
+Total 29 rounds (33 above 16384 elements); 263 bytes per element at
+every party (201 above). Max error 3e-5 (2 units of 2**-16) on every
 input: polynomial error 1.14e-5 plus rounding, measured in
 tests/mpc/test_nonlinear.py; the output may leave [0, 1] by at most that much.
 """

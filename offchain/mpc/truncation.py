@@ -15,7 +15,8 @@ second with probability ``(X mod 2**s) / 2**s``: stochastic rounding, error
 below one unit in the last place, never a large error). Failure
 probability: 0 within the range.
 
-**Protocol** (roles rotate per call: helper H, openers A = H+1, B = H+2).
+**Protocol** (roles rotate per call, and over thirds of the elements
+within a call: helper H, openers A = H+1, B = H+2).
 The parties hold additive terms ``z_H + z_A + z_B = X``.
 
 1. H and A draw ``r_A`` from their PRG, H and B draw ``r_B``; when H's
@@ -132,7 +133,14 @@ def _truncate_items(
     term is the same array object are opened once (``c = X + r`` serves every
     shift of ``X``). With ``summed`` the truncated items are added up and one
     sharing of the sum is returned: the openers exchange one array for all.
-    All parties walk the items in the same order, which keeps the streams in step.
+
+    When the helper's term travels, the elements are split in three and
+    each third has its own helper (``helper``, ``helper + 1``, ``helper + 2``):
+    every party is helper for one third and opener for the two others, so
+    the helper's extra work and bytes are spread evenly within one call.
+    (Terms prepared for one known helper, ``helper_term_travels=False``,
+    keep a single part.) All parties walk the parts and items in the same
+    order, which keeps the streams in step.
     """
     originals: list[object] = []
     openings: list[np.ndarray] = []
@@ -154,139 +162,227 @@ def _truncate_items(
         groups = [list(range(len(uses)))]
     else:
         groups = [[index] for index in range(len(uses))]
-    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
-    plan = (openings, uses, groups, helper_term_travels)
-    if runtime.party == helper:
-        outputs = _helper_part(runtime, plan, opener_a, opener_b)
-    elif runtime.party == opener_a:
-        outputs = _opener_part(runtime, plan, helper, opener_b, is_a=True)
-    else:
-        outputs = _opener_part(runtime, plan, helper, opener_a, is_a=False)
+    outputs = [
+        np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE) for group in groups
+    ]
+    parts = _parts(openings, helper, split=helper_term_travels)
+    roles = [
+        _Role(runtime, openings, uses, groups, outputs, part, helper_term_travels) for part in parts
+    ]
+    for role in roles:
+        role.before_first_round()
+    for role in roles:
+        role.helper_halves_of_t()  # t_A is drawn after every other draw of the first round
+    _exchange_parts(runtime, roles, "first")
+    for role in roles:
+        role.before_second_round()
+    _exchange_parts(runtime, roles, "second")
+    for role in roles:
+        role.finish()
     return [
         out.reshape((2, *uses[group[0]][2])) for out, group in zip(outputs, groups, strict=True)
     ]
 
 
-def _helper_part(runtime: Runtime, plan: tuple, opener_a: int, opener_b: int) -> list[np.ndarray]:
-    """The helper deals each mask ``r``: ``t = r' >> s`` and ``msb(r')`` to the openers, per shift.
-
-    Draws from the stream shared with A in the order A draws them: ``r_A``
-    per opened value, ``m_A`` per shift, component A per output, then
-    ``t_A`` per shift (which A only needs after the first round).
-    """
-    openings, uses, groups, travels = plan
-    to_a: list[np.ndarray] = []
-    to_b: list[np.ndarray] = []
-    masks = []
-    for term in openings:
-        mask = np.empty(term.shape, dtype=RING_DTYPE)
-        masked_term = np.empty(term.shape, dtype=RING_DTYPE) if travels else None
-        for start in range(0, term.size, CHUNK_ELEMENTS):
-            part = slice(start, start + CHUNK_ELEMENTS)
-            mask_part = mask[part]
-            runtime.prg_next.fill(mask_part)  # r_A, shared with A
-            runtime.prg_previous.add_into(mask_part)  # + r_B, shared with B
-            if travels:
-                # The helper's term goes to both openers, hidden by rho that only it knows.
-                rho = runtime.prg_private.fill(masked_term[part])
-                np.add(mask_part, rho, out=mask_part)  # r = r_A + r_B + rho
-                np.add(rho, term[part], out=rho)  # z_H + rho
-            # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
-            # so the openers never add it; it adds B's share of the public -2**(62-s) to t_B.
-            np.subtract(mask_part, _OFFSET, out=mask_part)
-        if travels:
-            to_a.append(masked_term)
-            to_b.append(masked_term)
-        masks.append(mask)
-    msbs = []
-    for opening, shift, _ in uses:
-        top_bytes = masks[opening].view(np.uint8)[7::8]
-        msb = np.right_shift(top_bytes, np.uint8(7)).astype(_msb_dtype(shift))
-        msbs.append(runtime.prg_next.add_into(msb, subtract=True))  # m_B = msb(r') - m_A
-    outputs = []
-    for group in groups:
-        components = np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE)
-        runtime.prg_next.fill(components[1])  # component A, shared with A
-        runtime.prg_previous.fill(components[0])  # component H, shared with B
-        outputs.append(components)
-    for (opening, shift, _), msb in zip(uses, msbs, strict=True):
-        high = np.right_shift(masks[opening], shift)
-        np.add(high, _OFFSET >> shift, out=high)
-        runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
-        to_b += [high, msb]
-    runtime.exchange({opener_a: to_a, opener_b: to_b} if travels else {opener_b: to_b})
-    runtime.exchange()
-    return outputs
+def _parts(openings: list[np.ndarray], helper: int, split: bool) -> list[tuple[list[slice], int]]:
+    """Return the parts of the protocol: per part the slice of every opened value, and its helper."""
+    if not split:
+        return [([slice(0, term.size) for term in openings], helper)]
+    parts = []
+    for third in range(3):
+        slices = [slice(term.size * third // 3, term.size * (third + 1) // 3) for term in openings]
+        parts.append((slices, (helper + third) % 3))
+    return parts
 
 
-def _opener_part(
-    runtime: Runtime, plan: tuple, helper: int, other: int, is_a: bool
-) -> list[np.ndarray]:
-    """An opener learns each ``c = X + r`` and re-shares its half of each truncated output."""
-    openings, uses, groups, travels = plan
-    # A shares its PRG with the helper as "previous", B as "next".
-    with_helper = runtime.prg_previous if is_a else runtime.prg_next
-    masked_terms = []
-    for term in openings:
-        masked = np.empty(term.shape, dtype=RING_DTYPE)
-        masked_terms.append(with_helper.add_into(masked, base=term))  # z + r_A (or r_B)
-    msb_halves = (
-        [with_helper.random(openings[o].shape, _msb_dtype(s)) for o, s, _ in uses]  # m_A
-        if is_a
-        else None
-    )
-    outputs = []
-    for group in groups:
-        components = np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE)
-        # A's own component is component A (from the helper's PRG); B's next is component H.
-        with_helper.fill(components[0] if is_a else components[1])
-        outputs.append(components)
-    from_helper_count = len(openings) if travels else 0
-    if not is_a:
-        from_helper_count += 2 * len(uses)
-    receive = [other, helper] if from_helper_count else [other]
-    received = runtime.exchange({other: masked_terms}, receive)
-    from_other = expect_arrays(received[other], len(openings), other, "truncation")
-    from_helper = (
-        expect_arrays(received[helper], from_helper_count, helper, "truncation")
-        if from_helper_count
-        else []
-    )
-    opened = []  # the arrays whose sum is c, for each opened value
-    for index, masked in enumerate(masked_terms):
-        check_received(from_other[index], masked, other, "truncation")
-        parts = [masked, from_other[index]]
-        if travels:
-            check_received(from_helper[index], masked, helper, "truncation")
-            parts.append(from_helper[index])
-        opened.append(parts)
-    halves = []
-    for group, components in zip(groups, outputs, strict=True):
-        # A's half minus component A, B's half minus component H: the rest is component B.
-        half = np.negative(components[0] if is_a else components[1])
-        for use in group:
-            opening, shift, _ = uses[use]
-            if is_a:
-                _add_opened_half(half, opened[opening], None, msb_halves[use], shift)
-                with_helper.add_into(half, subtract=True)  # - t_A, drawn after the first round
-            else:
-                base = (len(openings) if travels else 0) + 2 * use
-                high_half, msb_half = from_helper[base], from_helper[base + 1]
-                check_received(high_half, masked_terms[opening], helper, "truncation")
-                half_dtype = _msb_dtype(shift)
-                if msb_half.dtype != half_dtype or msb_half.shape != high_half.shape:
-                    raise MpcError(
-                        f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} "
-                        f"for the msb half, expected {half_dtype}{list(high_half.shape)}"
-                    )
-                _add_opened_half(half, opened[opening], high_half, msb_half, shift)
-        halves.append(half)
-    received = runtime.exchange({other: halves}, [other])
-    other_halves = expect_arrays(received[other], len(groups), other, "truncation")
-    for half, other_half, components in zip(halves, other_halves, outputs, strict=True):
-        check_received(other_half, half, other, "truncation")
-        np.add(half, other_half, out=components[1] if is_a else components[0])  # component B
-    return outputs
+def _exchange_parts(runtime: Runtime, roles: list[_Role], which: str) -> None:
+    """Run one round for all parts: each part's arrays for a peer go in that peer's message."""
+    sends: dict[int, list[np.ndarray]] = {}
+    expected: dict[int, int] = {}
+    for role in roles:
+        for peer, arrays in role.sends(which).items():
+            sends.setdefault(peer, []).extend(arrays)
+        for peer, count in role.expects(which).items():
+            expected[peer] = expected.get(peer, 0) + count
+    sends = {peer: arrays for peer, arrays in sends.items() if arrays}
+    received = runtime.exchange(sends, [peer for peer, count in expected.items() if count])
+    for peer, count in expected.items():
+        if not count:
+            continue
+        arrays = expect_arrays(received[peer], count, peer, "truncation")
+        for role in roles:
+            take = role.expects(which).get(peer, 0)
+            role.receive(which, peer, arrays[:take])
+            arrays = arrays[take:]
+
+
+class _Role:
+    """One part of a truncation run, from this party's point of view (helper, opener A or B)."""
+
+    def __init__(self, runtime, openings, uses, groups, outputs, part, travels) -> None:
+        slices, helper = part
+        self.runtime = runtime
+        self.helper = helper
+        self.kind = (runtime.party - helper) % 3  # 0 helper, 1 opener A, 2 opener B
+        self.a, self.b = (helper + 1) % 3, (helper + 2) % 3
+        self.travels = travels
+        self.terms = [term[piece] for term, piece in zip(openings, slices, strict=True)]
+        self.uses = [
+            (opening, shift[slices[opening]] if np.ndim(shift) else shift)
+            for opening, shift, _ in uses
+        ]
+        self.groups = groups
+        self.outputs = [
+            out[:, slices[uses[group[0]][0]]] for out, group in zip(outputs, groups, strict=True)
+        ]
+        self.received: dict[tuple[str, int], list[np.ndarray]] = {}
+        # A shares its stream with the helper as "previous", B as "next".
+        self.with_helper = runtime.prg_previous if self.kind == 1 else runtime.prg_next
+
+    # -- messages -------------------------------------------------------------------
+
+    def sends(self, which: str) -> dict[int, list[np.ndarray]]:
+        if which == "first":
+            if self.kind == 0:
+                to_b = self.masked_terms + [a for pair in self.to_b for a in pair]
+                return {self.a: self.masked_terms, self.b: to_b}
+            return {self.b if self.kind == 1 else self.a: self.masked}
+        if self.kind == 0:
+            return {}
+        return {self.b if self.kind == 1 else self.a: self.halves}
+
+    def expects(self, which: str) -> dict[int, int]:
+        if self.kind == 0:
+            return {}
+        other = self.b if self.kind == 1 else self.a
+        if which == "second":
+            return {other: len(self.groups)}
+        from_helper = len(self.terms) if self.travels else 0
+        if self.kind == 2:
+            from_helper += 2 * len(self.uses)
+        return {other: len(self.terms), self.helper: from_helper}
+
+    def receive(self, which: str, peer: int, arrays: list[np.ndarray]) -> None:
+        self.received[(which, peer)] = arrays
+
+    # -- the helper -------------------------------------------------------------------
+
+    def before_first_round(self) -> None:
+        if self.kind == 0:
+            self._deal_masks()
+        else:
+            self._mask_terms()
+
+    def _deal_masks(self) -> None:
+        """Draw each mask ``r`` (with both openers' streams and a private one) and deal ``msb(r')``."""
+        runtime = self.runtime
+        self.masked_terms: list[np.ndarray] = []
+        self.masks = []
+        for term in self.terms:
+            mask = np.empty(term.shape, dtype=RING_DTYPE)
+            masked_term = np.empty(term.shape, dtype=RING_DTYPE) if self.travels else None
+            for start in range(0, term.size, CHUNK_ELEMENTS):
+                part = slice(start, start + CHUNK_ELEMENTS)
+                mask_part = mask[part]
+                runtime.prg_next.fill(mask_part)  # r_A, shared with A
+                runtime.prg_previous.add_into(mask_part)  # + r_B, shared with B
+                if self.travels:
+                    # The helper's term goes to both openers, hidden by rho that only it knows.
+                    rho = runtime.prg_private.fill(masked_term[part])
+                    np.add(mask_part, rho, out=mask_part)  # r = r_A + r_B + rho
+                    np.add(rho, term[part], out=rho)  # z_H + rho
+                # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the
+                # mask, so the openers never add it; it adds B's share of -2**(62-s) to t_B.
+                np.subtract(mask_part, _OFFSET, out=mask_part)
+            if self.travels:
+                self.masked_terms.append(masked_term)
+            self.masks.append(mask)
+        self.msbs = []
+        for opening, shift in self.uses:
+            top_bytes = self.masks[opening].view(np.uint8)[7::8]
+            msb = np.right_shift(top_bytes, np.uint8(7)).astype(_msb_dtype(shift))
+            self.msbs.append(runtime.prg_next.add_into(msb, subtract=True))  # m_B = msb - m_A
+        for components in self.outputs:
+            runtime.prg_next.fill(components[1])  # component A, shared with A
+            runtime.prg_previous.fill(components[0])  # component H, shared with B
+
+    def helper_halves_of_t(self) -> None:
+        if self.kind != 0:
+            return
+        self.to_b = []
+        for (opening, shift), msb in zip(self.uses, self.msbs, strict=True):
+            high = np.right_shift(self.masks[opening], shift)
+            np.add(high, _OFFSET >> shift, out=high)
+            self.runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
+            self.to_b.append((high, msb))
+
+    # -- the openers ------------------------------------------------------------------
+
+    def _mask_terms(self) -> None:
+        """Mask this opener's terms with its stream from the helper; draw its output component."""
+        self.masked = []
+        for term in self.terms:
+            masked = np.empty(term.shape, dtype=RING_DTYPE)
+            self.masked.append(self.with_helper.add_into(masked, base=term))  # z + r_A (or r_B)
+        if self.kind == 1:
+            self.msb_halves = [
+                self.with_helper.random(self.terms[o].shape, _msb_dtype(s)) for o, s in self.uses
+            ]  # m_A
+        for components in self.outputs:
+            # A's own component is component A (from the helper's PRG); B's next is component H.
+            self.with_helper.fill(components[0] if self.kind == 1 else components[1])
+
+    def before_second_round(self) -> None:
+        """Open each ``c`` and compute this opener's half of every output, minus its own component."""
+        if self.kind == 0:
+            return
+        is_a = self.kind == 1
+        other = self.b if is_a else self.a
+        from_other = self.received[("first", other)]
+        from_helper = self.received.get(("first", self.helper), [])
+        opened = []  # the arrays whose sum is c, for each opened value
+        for index, masked in enumerate(self.masked):
+            check_received(from_other[index], masked, other, "truncation")
+            parts = [masked, from_other[index]]
+            if self.travels:
+                check_received(from_helper[index], masked, self.helper, "truncation")
+                parts.append(from_helper[index])
+            opened.append(parts)
+        self.halves = []
+        for group, components in zip(self.groups, self.outputs, strict=True):
+            # A's half minus component A, B's half minus component H: the rest is component B.
+            half = np.negative(components[0] if is_a else components[1])
+            for use in group:
+                opening, shift = self.uses[use]
+                if is_a:
+                    _add_opened_half(half, opened[opening], None, self.msb_halves[use], shift)
+                    self.with_helper.add_into(half, subtract=True)  # - t_A, drawn now
+                else:
+                    base = (len(self.terms) if self.travels else 0) + 2 * use
+                    high_half, msb_half = from_helper[base], from_helper[base + 1]
+                    check_received(high_half, self.masked[opening], self.helper, "truncation")
+                    half_dtype = _msb_dtype(shift)
+                    if msb_half.dtype != half_dtype or msb_half.shape != high_half.shape:
+                        raise MpcError(
+                            f"truncation: party {self.helper} sent {msb_half.dtype}"
+                            f"{list(msb_half.shape)} for the msb half, expected {half_dtype}"
+                            f"{list(high_half.shape)}"
+                        )
+                    _add_opened_half(half, opened[opening], high_half, msb_half, shift)
+            self.halves.append(half)
+
+    def finish(self) -> None:
+        """Add the other opener's half: component B, which both openers hold."""
+        if self.kind == 0:
+            return
+        is_a = self.kind == 1
+        other = self.b if is_a else self.a
+        other_halves = self.received[("second", other)]
+        for half, other_half, components in zip(
+            self.halves, other_halves, self.outputs, strict=True
+        ):
+            check_received(other_half, half, other, "truncation")
+            np.add(half, other_half, out=components[1] if is_a else components[0])
 
 
 def _add_opened_half(
