@@ -250,3 +250,19 @@ def test_shared_openings_and_summed_truncations_cost_less_and_stay_exact(rng):
     shared, separate, summed_cost = np.sum([costs for _, costs in results], axis=0)
     assert shared == separate - n * 32  # the second shift reuses the opened value
     assert summed_cost == separate - n * 16  # one array exchanged for the sum
+
+
+def _product_cost(runtime, px, py):
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    before = runtime.stats()
+    _ = x * y
+    return runtime.stats() - before
+
+
+def test_fixed_point_product_spreads_the_helper_role_over_the_parties(rng):
+    n = 3000  # thirds of 1000: each party is helper for one, opener for two
+    a, b = rng.normal(0, 10, n), rng.normal(0, 10, n)
+    costs = run_local(_product_cost, dealt(a, "fixed"), dealt(b, "fixed")).results
+    # helper: 16 (its term to both openers) + 8 (t_B) + 2 (m_B, uint16); openers: 8 + 8
+    per_party = 1000 * (16 + 8 + 2) + 2000 * 16
+    assert all(c.rounds == 2 and c.bytes_sent == per_party for c in costs)
