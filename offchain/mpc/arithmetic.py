@@ -17,6 +17,8 @@ protocol (:mod:`offchain.mpc.truncation`): 2 rounds in total.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from offchain.errors import InputError
@@ -24,6 +26,8 @@ from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.ring import to_ring
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share, expand_components
 from offchain.mpc.truncation import mul_truncate, truncate, truncate_product_terms
+
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work (three arrays of them fit in L2)
 
 
 def _check_operands(x: object, y: object, operation: str) -> None:
@@ -65,13 +69,29 @@ def product_terms(
     xc, yc = expand_components(x.components, ndim), expand_components(y.components, ndim)
     shape = np.broadcast_shapes(xc.shape[1:], yc.shape[1:])
     term = np.empty(shape, dtype=np.uint64) if out is None else out
-    # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
-    y_sum = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
-    np.multiply(xc[0], y_sum, out=term)
-    cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
-    np.add(term, cross, out=term)
+    if xc.shape == yc.shape and term.flags.c_contiguous and term.size > CHUNK_ELEMENTS:
+        # Same shapes (the common case): the three passes run on cache-sized pieces.
+        flat_x, flat_y = xc.reshape(2, -1), yc.reshape(2, -1)
+        flat_term = term.reshape(-1)
+        scratch = np.empty(CHUNK_ELEMENTS, dtype=np.uint64)
+        for start in range(0, flat_term.size, CHUNK_ELEMENTS):
+            piece = slice(start, start + CHUNK_ELEMENTS)
+            part, cross = flat_term[piece], scratch[: flat_term[piece].size]
+            np.add(flat_y[0, piece], flat_y[1, piece], out=part)
+            np.multiply(part, flat_x[0, piece], out=part)
+            np.multiply(flat_x[1, piece], flat_y[0, piece], out=cross)
+            np.add(part, cross, out=part)
+            if mask:  # the streams are consumed in order, piece after piece
+                x.runtime.add_zero_sharing_into(part)
+        return term
+    else:
+        # explicit outputs throughout: 0-d operands would otherwise turn into numpy scalars
+        y_sum = np.add(yc[0], yc[1], out=np.empty(yc.shape[1:], dtype=np.uint64))
+        np.multiply(xc[0], y_sum, out=term)
+        cross = np.multiply(xc[1], yc[0], out=np.empty(shape, dtype=np.uint64))
+        np.add(term, cross, out=term)
     if mask:
-        np.add(term, x.runtime.zero_sharing(shape), out=term)
+        x.runtime.add_zero_sharing_into(term)
     return term
 
 
@@ -102,6 +122,37 @@ def mul(x: ArithmeticShare, y: ArithmeticShare) -> ArithmeticShare:
     components = np.empty((2, *shape), dtype=np.uint64)
     product_terms(x, y, out=components[0, ...])
     return _wrap(runtime, _reshared(runtime, components), _result_bits(x, y))
+
+
+def mul_many(pairs: Sequence[tuple[ArithmeticShare, ArithmeticShare]]) -> list[ArithmeticShare]:
+    """Return ``x * y`` for every pair, all in one round (one message per party).
+
+    Exact products mod 2**64: both factors integer, or one fixed point and
+    one integer (the product keeps the fixed-point format). Two fixed-point
+    factors need a truncation: use :func:`mul`.
+    """
+    if not pairs:
+        return []
+    runtime = pairs[0][0].runtime
+    terms = []
+    for x, y in pairs:
+        _check_operands(x, y, "mul_many")
+        x._check_same_runtime(y)
+        if isinstance(x, FixedPointShare) and isinstance(y, FixedPointShare):
+            raise InputError(
+                "mul_many multiplies exactly; two fixed-point factors need mul (truncation)"
+            )
+        shape = np.broadcast_shapes(x.shape, y.shape)
+        components = np.empty((2, *shape), dtype=np.uint64)
+        product_terms(x, y, out=components[0, ...])
+        terms.append(components)
+    incoming = runtime.reshare_many([components[0, ...] for components in terms])
+    results = []
+    for (x, y), components, following in zip(pairs, terms, incoming, strict=True):
+        components[1, ...] = following
+        components.flags.writeable = False
+        results.append(_wrap(runtime, components, _result_bits(x, y)))
+    return results
 
 
 def _is_integer_public(value: object) -> bool:

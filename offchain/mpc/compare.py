@@ -6,8 +6,10 @@ and parties 1 and 2 know ``v = z2``; party 0 shares ``u`` as boolean (one
 message), ``v`` is a free boolean sharing, and one carry computation gives
 ``msb(u + v)`` (:func:`offchain.mpc.binary.sign_of_split_sum`, 7 rounds). Equality:
 ``z == 0`` iff ``u == -v``, i.e. iff every bit of ``~(u ^ -v)`` is 1 (an AND
-tree, 6 rounds). Both results are converted to arithmetic 0/1 by bit
-injection (2 rounds) so that they can be summed and multiplied.
+tree, 6 rounds); for equality every party plays party 0's part for a third
+of the elements, which spreads the first round's bytes. Both results are
+converted to arithmetic 0/1 by bit injection (2 rounds) so that they can be
+summed and multiplied.
 
 Contracts: comparisons read values as signed and require ``|x - y| < 2**63``
 (any two fixed-point values in range qualify). Results are
@@ -16,8 +18,9 @@ fixed-point inputs); ``*_bits`` variants return the boolean bit and skip
 the injection.
 
 Costs per element (rounds; bytes sent by the busiest party): less-than 10
-rounds, 35 bytes (8 and 27 for the boolean bit); equality 9 rounds, 26 bytes
-(7 and 18 for the boolean bit).
+rounds, 31.6 bytes (8 and 23.6 for the boolean bit); equality 9 rounds, 18.5
+bytes (7 and 10.5 for the boolean bit). Tree levels below a byte pack
+several elements per byte.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from offchain.errors import InputError
 from offchain.mpc import binary
 from offchain.mpc.converters import bits_to_arithmetic
 from offchain.mpc.shares import ArithmeticShare, BooleanShare, FixedPointShare, Share
-from offchain.mpc.sharing import share_split_value
+from offchain.mpc.sharing import share_split_words_rotated
 
 
 def _difference(x: object, y: object) -> ArithmeticShare:
@@ -62,19 +65,21 @@ def sign_bit(z: ArithmeticShare) -> BooleanShare:
 
 
 def zero_bit(z: ArithmeticShare) -> BooleanShare:
-    """Return the boolean sharing (uint8 0/1) of ``z == 0`` (7 rounds)."""
+    """Return the boolean sharing (uint8 0/1) of ``z == 0`` (7 rounds).
+
+    ``z == 0`` iff ``u == -v`` iff ``~u ^ -v`` has all 64 bits set; the
+    owners negate in plaintext, and every party owns a third of the
+    elements (:func:`offchain.mpc.sharing.share_split_words_rotated`), so the
+    first round's 8 bytes per element are spread over the three parties.
+    """
     runtime = z.runtime
-    u, v, like = _split(z)
-    # z == 0  <=>  u == -v  <=>  ~u ^ -v has all 64 bits set; the owners negate in plaintext.
-    words = share_split_value(
-        runtime,
-        np.invert(u) if u is not None else None,
-        np.negative(v) if v is not None else None,
-        like,
-        boolean=True,
-    )
+    words = share_split_words_rotated(runtime, z.components.reshape(2, -1), _equality_words)
     bits = binary.all_ones(runtime, words)
     return BooleanShare(runtime, bits.reshape((2, *z.shape)))
+
+
+def _equality_words(words: np.ndarray, is_u: bool) -> np.ndarray:
+    return np.invert(words) if is_u else np.negative(words)
 
 
 def less_than_bits(x: object, y: object) -> BooleanShare:

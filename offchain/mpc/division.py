@@ -1,32 +1,44 @@
-"""Reciprocal and division of fixed-point sharings (f fractional bits, 15 <= f <= 28).
+"""Reciprocal and division of fixed-point sharings (f fractional bits, 16 <= f <= 28).
 
-``x / y`` with ``Y`` the encoding of ``y`` and ``k`` the top bit of ``|Y|``:
+``x / y`` with ``X``, ``Y`` the encodings and ``k`` the top bit of ``|Y|``
+(of ``|Y| - 1`` for negative ``Y``), so that ``a = |Y| / 2**(k+1)`` lies in
+``[1/2, 1]`` and ``x / y = X 2**(f-1-k) / a`` (with the sign of ``y``):
 
-1. Normalise (:mod:`offchain.mpc.normalize`): ``F = ±2**(60-k)`` (sign of
-   ``y`` included) and ``a = Y * F / 2**(61-D)``, the real ``|y| / 2**(k+1)``
-   in ``[1/2, 1]`` at ``D = 28`` internal fractional bits.
-2. Goldschmidt: ``w0 = 2.9142 - 2a`` (local: the slope is an integer),
-   ``e0 = 1 - a w0`` with ``|e0| <= 0.0858`` on [1/2, 1], then three steps
-   ``w <- w (1 + e)``, ``e <- e**2``: relative error ``e0**8 <= 3e-9`` plus
-   truncation errors of ``2**-28``.
-3. The quotient is ``x' / a`` with ``x' = x * 2**(f-1-k)``: for ``k < f``
-   (``|y| < 1``) ``x * L``, ``L = 2**(f-1-k)`` exactly (an integer product, so
-   the small divisor's large reciprocal never amplifies a rounding); for
-   ``f <= k <= 2f - 1`` ``x * M / 2**f`` with ``M = 2**(2f-1-k)``; for
-   ``k >= 2f`` ``(x >> s1) * F / 2**(61-f-s1)`` (two steps keep every product
-   below 2**62). ``L``, ``M`` are exact truncations of ``F``. The regime is
-   chosen by the shared bits ``k >= f``, ``k >= 2f`` (one round); branches of
-   other regimes may overflow, which is harmless since they are multiplied
-   by 0 (the truncation input is still perfectly masked). These run in the
-   same protocol runs as Goldschmidt's stages.
-4. ``x' / a`` in two limbs: ``1/a`` at ``f`` bits and its next 8 bits at
-   ``f + 8``, so the relative error is about ``2**-(f+8)``.
+1. **Normalise** (:func:`normalizing_power`): A2B of ``Y`` and the OR
+   prefix from the top bit (:func:`offchain.mpc.normalize.top_bit`: 14
+   rounds and 144 bytes up to 16384 elements, Brent–Kung scans with 23
+   rounds and 56 bytes above). The binary digits of ``u = 2f-1-k``
+   (``k < 2f``) or ``60-k`` (``k >= 2f``) are parities of the prefix word
+   under fixed masks (local); they are injected with the sign, ``t != 0``
+   and ``k >= 2f`` (2 rounds, 8 bits at f = 16), ``T = ±2**u`` is a product
+   tree of ``1 - 2 sign``, ``[t != 0] + d_0`` and ``1 + d_b (2**(2**b) - 1)``
+   (3 rounds, 5 products), and one more product ``P = [k >= 2f] T`` gives
+   ``F = ±2**(60-k)`` and ``G1`` (``T`` for ``k < 2f``, ``2**3`` above)
+   as linear combinations. No boolean-to-arithmetic adder.
+2. **Stage 1** (one truncation run): ``a = Y F / 2**(61-D)`` at ``D = 29``
+   fractional bits, and ``X1 = X G1 / 2**f``, which is ``x' = X 2**(f-1-k)``
+   for ``k < 2f`` (all the upward scaling, so no rounding is amplified).
+3. **Stage 2**: Goldschmidt's quadratic start ``w0 = c0 + c1 a + 2.5 a**2``
+   (``|1 - a w0| <= 0.011`` on [1/2, 1]; one truncation, ``2 * 2.5`` being
+   an integer), and for ``k >= 2f`` ``x' = X1 F / 2**(61-2f+3)`` (the 44-bit
+   range of the shift needs these two steps); one selection by ``k >= 2f``.
+4. **Stages 3 and 4**: ``e0 = 1 - a w0``, then ``w1 = w0 (1 + e0)`` and
+   ``e1 = e0**2``: ``1/a = w1 (1 + e1)`` with relative error
+   ``e0**4 <= 1.5e-8`` plus truncations of ``2**-29``.
+5. **Stage 5**: ``1/a`` at ``f`` bits and at ``f + 12`` bits (one opening
+   of the same value serves both shifts); their difference is the second limb.
+6. **Stage 6**: ``x' / a`` in two limbs, added inside the truncation
+   protocol (:func:`offchain.mpc.truncation.truncate_sum`).
+
+Eleven values are truncated in six protocol runs.
 
 **Contract** (``f`` = 16 figures in brackets): ``|y| < 2**(61-f)`` [3.5e13],
 ``|x| < 2**(61-2f)`` [5.4e8], ``|x / y| < 2**(62-2f)`` [1.07e9]. Error at
-most ``2**-(f-1) * |x / y| * 2**-8`` relative plus 3 units in the last
-place. ``x / 0`` returns 0 (as does ``x / -2**-f``, the one value whose
-magnitude minus one is 0). Rounds: 40.
+most ``|x / y| 2**-23`` plus 5 units in the last place (the two limbs and
+the numerator's scaling round stochastically, each by less than a unit).
+``x / 0`` returns 0 (as does ``x / -2**-f``, the one value whose magnitude
+minus one is 0). Rounds: 33 up to 16384 elements, 42 above; bytes per
+element at every party: 468 and 380.
 """
 
 from __future__ import annotations
@@ -34,22 +46,30 @@ from __future__ import annotations
 import numpy as np
 
 from offchain.errors import InputError
-from offchain.mpc.arithmetic import mul, product_terms, raw_product_terms
+from offchain.mpc.arithmetic import mul_many, raw_product_terms
 from offchain.mpc.fixedpoint import FixedPoint
 from offchain.mpc.normalize import (
     bits_to_integers,
+    exponent_digits,
     prefix_bit,
-    reversed_power,
-    to_arithmetic,
+    product_tree,
     top_bit,
 )
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare, Share
-from offchain.mpc.truncation import additive_terms, truncate_many
+from offchain.mpc.truncation import truncate_many, truncate_sum
 
-INTERNAL_BITS = 28
-EXTRA_BITS = 8
-RECIPROCAL_INTERCEPT = 2.9142135623730951  # 1/a ~ 2.9142 - 2a on [1/2, 1], |1 - a w0| <= 0.0858
-MIN_FRACTIONAL_BITS = 15
+# Fractional bits of a, w and e. 29 keeps the shift of a = Y F / 2**(61-D) at 32 bits, so the
+# truncation's msb halves travel as uint32.
+INTERNAL_BITS = 29
+EXTRA_BITS = 12  # the second limb of 1/a: bits f+1 .. f+12
+# For k >= 2f, X1 = X 2**(3-f) keeps 3 bits below the unit (its rounding shrinks 8x) and the
+# shift of x' = X1 F / 2**(61-2f+3) stays at 32 bits for f = 16.
+GUARD_BITS = 3
+# w0 = c0 + c1 a + 2.5 a**2 ~ 1/a on [1/2, 1] (minimax of |1 - a w0| with the a**2
+# coefficient fixed at 5/2 so that it is an integer at one extra bit): |1 - a w0| <= 0.01095
+RECIPROCAL_START = (4.20190932, -5.69759631, 2.5)
+MIN_FRACTIONAL_BITS = 16
+POWER_TOP = 60  # F = 2**(60 - k)
 
 
 def encode_constant(value: float, bits: int) -> np.uint64:
@@ -87,30 +107,10 @@ def _check(y: object, what: str) -> FixedPointShare:
         )
     if y.fractional_bits < MIN_FRACTIONAL_BITS:
         raise InputError(
-            f"division needs at least {MIN_FRACTIONAL_BITS} fractional bits, the share has {y.fractional_bits}"
+            f"division needs at least {MIN_FRACTIONAL_BITS} fractional bits, the share has "
+            f"{y.fractional_bits}; share the data with more fractional bits"
         )
     return y
-
-
-def _goldschmidt_steps(runtime, a: FixedPointShare):
-    """Yield the stages of Goldschmidt's ``1/a`` for ``a`` in [1/2, 1] at ``INTERNAL_BITS``.
-
-    ``w0 = 2.9142 - 2a`` is local (the slope is an integer) and
-    ``e0 = 1 - a w0 = 1 - 2.9142 a + 2 a**2`` is one truncation; three steps
-    ``w <- w (1 + e)``, ``e <- e**2`` follow. The generator yields the
-    truncation items of each stage and receives their results, so callers can
-    run independent truncations in the same protocol runs.
-    """
-    D = INTERNAL_BITS
-    w = a.mul_public(-2) + RECIPROCAL_INTERCEPT
-    terms = linear_terms(runtime, 1.0, [(-RECIPROCAL_INTERCEPT, a)], D)
-    terms += raw_product_terms(a, a) << np.uint64(1)
-    (e,) = yield [(terms, D)]
-    e = _fixed(runtime, e, D)
-    for _ in range(2):
-        w_next, e_next = yield [(raw_product_terms(w, e + 1.0), D), (raw_product_terms(e, e), D)]
-        w, e = _fixed(runtime, w_next, D), _fixed(runtime, e_next, D)
-    return raw_product_terms(w, e + 1.0)  # 1/a at 2D bits, to be truncated by the caller
 
 
 def divide(x: object, y: FixedPointShare) -> FixedPointShare:
@@ -147,102 +147,124 @@ def reciprocal(y: FixedPointShare) -> FixedPointShare:
     return divide(1.0, _check(y, "reciprocal"))
 
 
+def normalizing_power(
+    y: FixedPointShare,
+) -> tuple[ArithmeticShare, ArithmeticShare, ArithmeticShare]:
+    """Return ``F = ±2**(60-k)``, ``G1`` and the flag ``k >= 2f`` for flat ``y`` (20 rounds).
+
+    ``k`` is the top bit of ``t = |Y|`` (``|Y| - 1`` for negative ``Y``), the
+    signs of ``F`` and ``G1`` that of ``y``; ``G1 = ±2**(2f-1-k)`` for
+    ``k < 2f`` and ``2**4`` for ``k >= 2f``; ``F = G1 = 0`` for ``t = 0``.
+    The exponent ``u = 2f-1-k`` (``k < 2f``) or ``60-k`` (``k >= 2f``) has
+    at most 6 binary digits, XOR folds of the one-hot ``2**k`` (local);
+    they are injected with the sign, ``t != 0`` and ``k >= 2f`` (2 rounds),
+    ``T = ±2**u`` is a product tree of ``1 - 2 sign``, ``[t != 0] + d_0`` and
+    ``1 + d_b (2**(2**b) - 1)`` (3 rounds), and one more product
+    ``P = [k >= 2f] T`` gives both ``F = 2**(61-2f) T - (2**(61-2f) - 1) P``
+    and ``G1 = T + 16 [k >= 2f] - P`` (1 round).
+    """
+    runtime, f = y.runtime, y.fractional_bits
+    magnitude = top_bit(y, bit_reversed=True)  # A2B and OR prefix, 14 or 23 rounds
+    boundary = 2 * f
+
+    def exponent(k: int) -> int | None:
+        if k < boundary:
+            return boundary - 1 - k
+        return POWER_TOP - k if k <= POWER_TOP else None
+
+    count = max(boundary - 1, POWER_TOP - boundary).bit_length()
+    layout = magnitude.bit_reversed
+    digits = exponent_digits(magnitude.prefix, exponent, count, bit_reversed=layout)
+    words = [
+        magnitude.sign.astype(np.uint8),
+        prefix_bit(magnitude.prefix, 0, bit_reversed=layout).astype(np.uint8),  # t != 0
+        prefix_bit(magnitude.prefix, boundary, bit_reversed=layout).astype(np.uint8),  # k >= 2f
+        *digits,
+    ]
+    negative, nonzero, large, *digit_shares = bits_to_integers(runtime, words)
+    # d_0 = 1 implies t != 0, so [t != 0] + d_0 is the first factor, and 0 when t = 0.
+    factors = [1 - (negative << 1), nonzero + digit_shares[0]] + [
+        digit.mul_public((1 << (1 << bit)) - 1) + 1
+        for bit, digit in enumerate(digit_shares[1:], start=1)
+    ]
+    power = product_tree(factors)
+    (large_power,) = mul_many([(large, power)])
+    low = 61 - boundary
+    full = power.mul_public(1 << low) - large_power.mul_public((1 << low) - 1)
+    first_scale = power + large.mul_public(1 << GUARD_BITS) - large_power
+    return full, first_scale, large
+
+
 def _divide_flat(x: FixedPointShare | np.ndarray, y: FixedPointShare) -> FixedPointShare:
     runtime = y.runtime
     f = y.fractional_bits
     D = INTERNAL_BITS
-    middle_top = 2 * f - 1  # the middle regime covers f <= k <= 2f - 1
-    first_shift = max(1, 61 - 3 * f)
-    # 1. Normalise y: F = ±2**(60-k) (sign of y); a = |y| / 2**(k+1) at D bits; by exact
-    #    truncations of F, L = ±2**(f-1-k) (exact for k < f) and M = ±2**(2f-1-k) (k <= 2f-1).
-    magnitude = top_bit(y)
-    (power,) = to_arithmetic(runtime, [reversed_power(magnitude.one_hot, 60)])
-    negative, not_small, large = bits_to_integers(
-        runtime,
-        [
-            magnitude.sign,
-            prefix_bit(magnitude.prefix, f),
-            prefix_bit(magnitude.prefix, middle_top + 1),
-        ],
-    )
-    signed_power = mul(power, 1 - (negative << 1))
-    travelling = additive_terms(signed_power)
-    a, small_factor, middle_factor = truncate_many(
-        runtime,
-        [
-            (raw_product_terms(y, signed_power), 61 - D),
-            (travelling, 61 - f),
-            (travelling.copy(), 60 - middle_top),
-        ],
-    )
-    a = _fixed(runtime, a, D)
-    small_factor = ArithmeticShare(runtime, small_factor)
-    middle_factor = ArithmeticShare(runtime, middle_factor)
-    # 2. Scale x by 2**(f-1-k) (sign of y included), so that the quotient is x' / a:
-    #    k < f: x * L exactly; f <= k <= 2f-1: x * M / 2**f; k >= 2f: (x >> s1) * F / 2**(61-f-s1)
-    #    (two steps keep every product below 2**62). These run alongside Goldschmidt's stages.
+    power, scale, large = normalizing_power(y)
     if isinstance(x, FixedPointShare):
-        x_terms = additive_terms(x)
-        small = mul(x, small_factor)
+
+        def x_times(factor: ArithmeticShare) -> np.ndarray:
+            return raw_product_terms(x, factor)
     else:
         encoded = FixedPoint(f).encode(x)
-        x_terms = np.where(runtime.party == 0, encoded, np.uint64(0)).astype(np.uint64)
-        small = FixedPointShare(runtime, small_factor.mul_public(encoded).components, f)
 
-    def x_times(factor: ArithmeticShare) -> np.ndarray:
-        """Additive term of x * factor (x a share or public)."""
-        if isinstance(x, FixedPointShare):
-            return raw_product_terms(x, factor)
-        return additive_terms(ArithmeticShare(runtime, factor.components * encoded))
+        def x_times(factor: ArithmeticShare) -> np.ndarray:
+            """Additive term of the public x times the share ``factor`` (local)."""
+            return np.multiply(factor.components[0], encoded)
 
-    stages = _goldschmidt_steps(runtime, a)
-    goldschmidt_items = next(stages)
-    *done, middle, shifted = truncate_many(
-        runtime, [*goldschmidt_items, (x_times(middle_factor), f), (x_terms, first_shift)]
+    # Stage 1: a = |y| / 2**(k+1) at D bits; X1 = X G1 / 2**f (x' itself for k < 2f).
+    a, numerator = truncate_many(
+        runtime, [(raw_product_terms(y, power), 61 - D), (x_times(scale), f)]
     )
-    shifted = _fixed(runtime, shifted, f)
-    goldschmidt_items = stages.send(done)
-    *done, large_x = truncate_many(
+    a = _fixed(runtime, a, D)
+    numerator = _fixed(runtime, numerator, f)
+    # Stage 2: w0 = c0 + c1 a + 2.5 a**2 (at D + 1 bits before the truncation, 5 a**2 is
+    # exact); for k >= 2f, x' = X1 F / 2**(61-2f+4) (meaningless for k < 2f, where the
+    # selection below multiplies it by 0).
+    c0, c1, _ = RECIPROCAL_START
+    start = linear_terms(runtime, c0, [(c1, a)], D) << np.uint64(1)
+    start += raw_product_terms(a, a) * np.uint64(5)
+    w0, shifted = truncate_many(
         runtime,
-        [*goldschmidt_items, (raw_product_terms(shifted, signed_power), 61 - f - first_shift)],
+        [(start, D + 1), (raw_product_terms(numerator, power), 61 - 2 * f + GUARD_BITS)],
     )
-    middle, large_x = _fixed(runtime, middle, f), _fixed(runtime, large_x, f)
-    # Select the regime; branches computed for other regimes may hold garbage, multiplied by 0.
-    scaled_x = small + _sum_of_products(
-        runtime, [(not_small, middle - small), (large, large_x - middle)]
-    )
-    goldschmidt_items = stages.send(done)
-    try:
-        stages.send(truncate_many(runtime, goldschmidt_items))
-    except StopIteration as finished:
-        inverse_terms = finished.value
-    # 3. 1/a at f bits, and its next 8 bits as a second limb (at f + 8 bits).
+    w0 = _fixed(runtime, w0, D)
+    (step,) = mul_many([(large, _fixed(runtime, shifted, f) - numerator)])
+    numerator = numerator + step
+    # Stage 3: e0 = 1 - a w0.
+    error_terms = np.negative(raw_product_terms(a, w0))
+    if runtime.party == 0:
+        error_terms += encode_constant(1.0, 2 * D)
+    (e0,) = truncate_many(runtime, [(error_terms, D)])
+    e0 = _fixed(runtime, e0, D)
+    # Stage 4: w1 = w0 (1 + e0), e1 = e0**2.
+    w1, e1 = truncate_many(runtime, [(_times_one_plus(w0, e0), D), (raw_product_terms(e0, e0), D)])
+    w1, e1 = _fixed(runtime, w1, D), _fixed(runtime, e1, D)
+    # Stage 5: 1/a = w1 (1 + e1) at f bits, and its next bits as a second limb (one
+    # opening of the same value serves both shifts).
+    inverse_terms = _times_one_plus(w1, e1)
     inverse, inverse_fine = truncate_many(
-        runtime, [(inverse_terms, 2 * D - f), (inverse_terms.copy(), 2 * D - f - EXTRA_BITS)]
+        runtime, [(inverse_terms, 2 * D - f), (inverse_terms, 2 * D - f - EXTRA_BITS)]
     )
     inverse = _fixed(runtime, inverse, f)
     extra = _fixed(
         runtime, inverse_fine - (inverse.components << np.uint64(EXTRA_BITS)), f + EXTRA_BITS
     )
-    # 4. Q = x' / a in two limbs.
-    main, fine = truncate_many(
+    # Stage 6: x' / a in two limbs, added up inside the truncation protocol.
+    quotient = truncate_sum(
         runtime,
         [
-            (raw_product_terms(scaled_x, inverse), f),
-            (raw_product_terms(scaled_x, extra), f + EXTRA_BITS),
+            (raw_product_terms(numerator, inverse), f),
+            (raw_product_terms(numerator, extra), f + EXTRA_BITS),
         ],
     )
-    return _fixed(runtime, main, f) + _fixed(runtime, fine, f)
+    return _fixed(runtime, quotient, f)
 
 
-def _sum_of_products(
-    runtime, pairs: list[tuple[ArithmeticShare, ArithmeticShare]]
-) -> FixedPointShare:
-    """Return ``sum(b_i * v_i)`` for integer ``b_i`` and fixed-point ``v_i`` in one round (one reshare)."""
-    term = product_terms(*pairs[0])
-    for left, right in pairs[1:]:
-        term += product_terms(left, right, mask=False)
-    components = np.empty((2, *term.shape), dtype=np.uint64)
-    components[0] = term
-    components[1] = runtime.reshare(components[0])
-    return FixedPointShare(runtime, components, pairs[0][1].fractional_bits)
+def _times_one_plus(w: FixedPointShare, e: FixedPointShare) -> np.ndarray:
+    """Return the additive term of ``w (1 + e)`` at twice ``e``'s fractional bits (local).
+
+    ``w e + w``: the own components of ``w``, shifted, sum to ``w`` (no copy of ``e + 1``).
+    """
+    term = raw_product_terms(w, e)
+    term += np.left_shift(w.components[0], np.uint64(e.fractional_bits))
+    return term

@@ -3,7 +3,7 @@
 With ``X`` the encoding of ``x > 0`` and ``k`` its top bit,
 ``ln x = ln 2 * (k + 1 - f + log2 a)`` where ``a = X / 2**(k+1)`` lies in ``[1/2, 1)``.
 
-1. Top bit (14 rounds). From the one-hot ``2**k`` two words are local:
+1. Top bit (14 or 23 rounds). From the one-hot ``2**k`` two words are local:
    ``2**(60-k)`` (reverse and shift) and the binary digits of ``k`` (bit
    ``t`` of ``k`` is the parity of the one-hot word masked to positions
    whose index has bit ``t``: XOR folds), placed at ``f`` fractional bits.
@@ -15,7 +15,7 @@ With ``X`` the encoding of ``x > 0`` and ``k`` its top bit,
    truncated once (2 rounds).
 
 **Contract.** Requires ``0 < x < 2**(61-f)``; ``x <= 0`` gives meaningless
-values. Absolute error at most ``2**-(f-1)``. Rounds: 33.
+values. Absolute error at most ``2**-(f-1)``. Rounds: 33 up to 16384 elements, 46 above.
 """
 
 from __future__ import annotations

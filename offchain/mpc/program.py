@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from offchain.errors import InputError, MpcError
+from offchain.mpc.allocator import keep_freed_memory
 from offchain.mpc.runtime import EngineConfig, Runtime
 from offchain.mpc.seeds import PARTIES
 from offchain.mpc.transport import Transport
@@ -118,6 +119,7 @@ def run_party(
     args: Sequence[Any],
 ) -> tuple[Any, PartyStats]:
     """Agree keys over ``transport``, run ``program`` at this party, return its result and stats."""
+    keep_freed_memory()
     runtime = Runtime.establish(transport, session_id, config)
     before = runtime.stats()
     start = time.perf_counter()

@@ -116,16 +116,23 @@ def reverse_bit_index(words: np.ndarray) -> np.ndarray:
     p and p + 32). An involution, XOR-linear, and it fixes bits 0 and 63.
     """
     out = np.array(words, dtype=RING_DTYPE, copy=True)
-    scratch = np.empty_like(out)
-    for mask, distance in _INDEX_SWAPS:
-        # t = (x ^ (x >> d)) & m;  x ^= t ^ (t << d)
-        np.right_shift(out, distance, out=scratch)
-        np.bitwise_xor(scratch, out, out=scratch)
-        np.bitwise_and(scratch, mask, out=scratch)
-        np.bitwise_xor(out, scratch, out=out)
-        np.left_shift(scratch, distance, out=scratch)
-        np.bitwise_xor(out, scratch, out=out)
+    flat = out.reshape(-1)
+    scratch = np.empty(min(flat.size, _PIECE), dtype=RING_DTYPE)
+    for start in range(0, flat.size, _PIECE):
+        piece = flat[start : start + _PIECE]  # the 18 passes run while the piece is in cache
+        t = scratch[: piece.size]
+        for mask, distance in _INDEX_SWAPS:
+            # t = (x ^ (x >> d)) & m;  x ^= t ^ (t << d)
+            np.right_shift(piece, distance, out=t)
+            np.bitwise_xor(t, piece, out=t)
+            np.bitwise_and(t, mask, out=t)
+            np.bitwise_xor(piece, t, out=piece)
+            np.left_shift(t, distance, out=t)
+            np.bitwise_xor(piece, t, out=piece)
     return out
+
+
+_PIECE = 1 << 15  # words per piece of the bit permutations
 
 
 def fill_with_bit(words: np.ndarray, bit: int) -> np.ndarray:

@@ -221,6 +221,23 @@ class Runtime:
         np.bitwise_xor(alpha, self.prg_previous.random(shape, dtype), out=alpha)
         return alpha
 
+    def xor_zero_sharing_into(self, term: np.ndarray) -> np.ndarray:
+        """XOR this party's term of a 3-out-of-3 XOR sharing of zero into ``term`` (in place).
+
+        The same draws as :meth:`zero_xor_sharing`, without allocating it:
+        ``term ^= F(k_{i,i+1}) ^ F(k_{i-1,i})``. ``term`` must be C-contiguous.
+        """
+        self.prg_next.xor_into(term)
+        return self.prg_previous.xor_into(term)
+
+    def add_zero_sharing_into(self, term: np.ndarray) -> np.ndarray:
+        """Add this party's term of a 3-out-of-3 sharing of zero into uint64 ``term`` (in place).
+
+        The same draws as :meth:`zero_sharing`: ``term += F(k_{i,i+1}) - F(k_{i-1,i})``.
+        """
+        self.prg_next.add_into(term)
+        return self.prg_previous.add_into(term, subtract=True)
+
     def random_components(
         self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint64
     ) -> np.ndarray:

@@ -343,3 +343,44 @@ def share_split_value(
         out[1, ...] = masked
     out.flags.writeable = False  # party 0's own component was sent
     return out
+
+
+def share_split_words_rotated(
+    runtime: Runtime, components: np.ndarray, transform: Callable[[np.ndarray, bool], np.ndarray]
+) -> np.ndarray:
+    """Return a boolean sharing of ``transform(u) ^ transform(v)`` per element, each party owning a third.
+
+    ``components`` is an arithmetic sharing ``(2, n)``. For the elements of
+    third ``p`` (``p`` = 0, 1, 2), party ``p`` knows ``u = x_p + x_{p+1}``
+    and parties ``p + 1``, ``p + 2`` know ``v = x_{p+2}`` (so ``x = u + v``);
+    ``transform(words, is_u)`` is applied by the owners in plaintext
+    (e.g. ``~u`` and ``-v``). Party ``p`` masks its third with the stream it
+    shares with ``p + 1`` and sends it to ``p - 1``: every party sends one
+    third of the words in the one round, instead of party 0 sending them all.
+    The result is an ordinary replicated XOR sharing ``(2, n)`` uint64.
+    """
+    n = components.shape[1]
+    bounds = [0, n // 3, 2 * n // 3, n]
+    party = runtime.party
+    out = np.empty((2, n), dtype=RING_DTYPE)
+    sent = None
+    for owner in range(PARTIES):
+        part = slice(bounds[owner], bounds[owner + 1])
+        if party == owner:  # own = c_p = t(u) ^ r, next = c_{p+1} = r
+            u = np.add(components[0, part], components[1, part])
+            runtime.prg_next.fill(out[1, part])
+            np.bitwise_xor(transform(u, True), out[1, part], out=out[0, part])
+            sent = out[0, part]
+        elif party == (owner + 1) % PARTIES:  # own = c_{p+1} = r, next = c_{p+2} = t(v)
+            runtime.prg_previous.fill(out[0, part])
+            out[1, part] = transform(components[1, part], False)
+        else:  # own = c_{p+2} = t(v), next = c_p (received)
+            out[0, part] = transform(components[0, part], False)
+    following = runtime.next_party  # the owner of the third whose c_p this party receives
+    received = runtime.exchange({runtime.previous_party: [sent]}, [following])
+    (incoming,) = expect_arrays(received[following], 1, following, "share_split_words_rotated")
+    part = slice(bounds[following], bounds[following + 1])
+    check_received(incoming, out[0, part], following, "share_split_words_rotated")
+    out[1, part] = incoming
+    out.flags.writeable = False
+    return out

@@ -15,7 +15,8 @@ second with probability ``(X mod 2**s) / 2**s``: stochastic rounding, error
 below one unit in the last place, never a large error). Failure
 probability: 0 within the range.
 
-**Protocol** (roles rotate per call: helper H, openers A = H+1, B = H+2).
+**Protocol** (roles rotate per call, and over thirds of the elements
+within a call: helper H, openers A = H+1, B = H+2).
 The parties hold additive terms ``z_H + z_A + z_B = X``.
 
 1. H and A draw ``r_A`` from their PRG, H and B draw ``r_B``; when H's
@@ -47,7 +48,11 @@ travels is masked here.
 Costs: truncation of a replicated share: 2 rounds, A and B send 2 words per
 element, H 1 and a fraction. Fused with a multiplication
 (:func:`mul_truncate`): 2 rounds in total, A and B send 2 words, H 3 and a
-fraction (``z_H + rho`` to both, ``t_B``, ``m_B``).
+fraction (``z_H + rho`` to both, ``t_B``, ``m_B``). Several items share one
+run (:func:`truncate_many`); a value truncated by several shifts is opened
+once (each further shift costs the helper ``t_B``, ``m_B`` and the openers
+one exchanged word), and :func:`truncate_sum` adds truncated items before
+the openers' exchange (one word for the sum).
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ from offchain.errors import InputError, MpcError
 from offchain.mpc.ring import RING_BITS, RING_DTYPE
 from offchain.mpc.runtime import Runtime, check_received, expect_arrays
 from offchain.mpc.shares import ArithmeticShare, FixedPointShare
+
+CHUNK_ELEMENTS = 1 << 15  # elements per piece of local work (fits a core's L2 with its scratch)
 
 OFFSET_BITS = RING_BITS - 2  # inputs must satisfy |X| < 2**62
 _OFFSET = np.uint64(1 << OFFSET_BITS)
@@ -97,13 +104,10 @@ def truncate_terms(
     Requires ``|sum of terms| < 2**62``; see the module docstring. ``helper``
     is taken from the runtime's rotation unless the caller already took it.
     """
-    shifts = _shift_array(shift, term.size)
     if helper is None:
         helper = runtime.take_helper()
-    final_shape = term.shape
-    return _truncate_flat(runtime, term.reshape(-1), shifts, helper_term_travels, helper).reshape(
-        (2, *final_shape)
-    )
+    (components,) = _truncate_items(runtime, [(term, shift)], helper_term_travels, helper)
+    return components
 
 
 def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
@@ -115,120 +119,310 @@ def _msb_dtype(shift: np.uint64 | np.ndarray) -> np.dtype:
     return RING_DTYPE
 
 
-def _truncate_flat(
+def _truncate_items(
     runtime: Runtime,
-    term: np.ndarray,
-    shift_u: np.uint64 | np.ndarray,
+    items: list[tuple[np.ndarray, int | np.ndarray]],
     helper_term_travels: bool,
     helper: int,
-) -> np.ndarray:
-    opener_a, opener_b = (helper + 1) % 3, (helper + 2) % 3
-    shape = term.shape
-    party = runtime.party
-    half_dtype = _msb_dtype(shift_u)
+    summed: bool = False,
+) -> list[np.ndarray]:
+    """Run one truncation protocol for several ``(term, shift)`` items; return their ``[own, next]``.
 
-    if party == helper:
-        mask = runtime.prg_next.random(shape)  # r_A, shared with A
-        np.add(mask, runtime.prg_previous.random(shape), out=mask)  # + r_B, shared with B
-        sends: dict[int, list[np.ndarray]] = {}
-        if helper_term_travels:
-            # The helper's term goes to both openers, hidden by randomness only the helper knows.
-            private = runtime.prg_private.random(shape)
-            masked_term = np.add(term, private)  # term + rho
-            np.add(mask, private, out=mask)  # r = r_A + r_B + rho
-            sends[opener_a] = [masked_term]
-        # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the mask,
-        # so the openers never add it; and it adds B's share of the public -2**(62-s) to t_B.
-        np.subtract(mask, _OFFSET, out=mask)
-        high = np.right_shift(mask, shift_u)
-        np.subtract(high, runtime.prg_next.random(shape), out=high)  # t_B = (r >> s) - t_A
-        np.add(high, _OFFSET >> shift_u, out=high)
-        top_byte = mask.view(np.uint8)[..., 7::8]
-        msb = np.right_shift(top_byte, np.uint8(7)).astype(half_dtype)
-        np.subtract(msb, runtime.prg_next.random(shape, half_dtype), out=msb)  # m_B = msb(r) - m_A
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        runtime.prg_next.fill(components[1, ...])  # component A, shared with A
-        runtime.prg_previous.fill(components[0, ...])  # component H, shared with B
-        sends[opener_b] = [masked_term, high, msb] if helper_term_travels else [high, msb]
-        runtime.exchange(sends)
-        runtime.exchange()
-        return components
+    Every item keeps its own arrays and its own shift; the messages of a
+    round carry one array per item, so nothing is concatenated. Items whose
+    term is the same array object are opened once (``c = X + r`` serves every
+    shift of ``X``). With ``summed`` the truncated items are added up and one
+    sharing of the sum is returned: the openers exchange one array for all.
 
-    if party == opener_a:
-        masked = runtime.prg_previous.random(shape)  # r_A
-        np.add(masked, term, out=masked)
-        high_half = runtime.prg_previous.random(shape)  # t_A
-        msb_half = runtime.prg_previous.random(shape, half_dtype)  # m_A
-        components = np.empty((2, *shape), dtype=RING_DTYPE)
-        component_a = runtime.prg_previous.fill(components[0, ...])
-        receive = [opener_b, helper] if helper_term_travels else [opener_b]
-        received = runtime.exchange({opener_b: [masked]}, receive)
-        (from_b,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
-        check_received(from_b, masked, opener_b, "truncation")
-        opened = np.add(masked, from_b)  # masked was sent: never modify it
-        if helper_term_travels:
-            (helper_term,) = expect_arrays(received[helper], 1, helper, "truncation")
-            check_received(helper_term, masked, helper, "truncation")
-            np.add(opened, helper_term, out=opened)
-        half = _opened_half(opened, high_half, msb_half, shift_u, public_part=True)
-        np.subtract(half, component_a, out=half)
-        received = runtime.exchange({opener_b: [half]}, [opener_b])
-        (other_half,) = expect_arrays(received[opener_b], 1, opener_b, "truncation")
-        check_received(other_half, half, opener_b, "truncation")
-        np.add(half, other_half, out=components[1, ...])  # component B
-        return components
-
-    # opener B
-    masked = runtime.prg_next.random(shape)  # r_B
-    np.add(masked, term, out=masked)
-    components = np.empty((2, *shape), dtype=RING_DTYPE)
-    component_h = runtime.prg_next.fill(components[1, ...])
-    received = runtime.exchange({opener_a: [masked]}, [opener_a, helper])
-    expected = 3 if helper_term_travels else 2
-    from_helper = expect_arrays(received[helper], expected, helper, "truncation")
-    for array in from_helper[:-1]:
-        check_received(array, masked, helper, "truncation")
-    high_half, msb_half = from_helper[-2], from_helper[-1]
-    if msb_half.dtype != half_dtype or msb_half.shape != shape:
-        raise MpcError(
-            f"truncation: party {helper} sent {msb_half.dtype}{list(msb_half.shape)} for the msb half"
-        )
-    (from_a,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
-    check_received(from_a, masked, opener_a, "truncation")
-    opened = np.add(masked, from_a)
-    if helper_term_travels:
-        np.add(opened, from_helper[0], out=opened)
-    half = _opened_half(opened, high_half, msb_half, shift_u, public_part=False)
-    np.subtract(half, component_h, out=half)
-    received = runtime.exchange({opener_a: [half]}, [opener_a])
-    (other_half,) = expect_arrays(received[opener_a], 1, opener_a, "truncation")
-    check_received(other_half, half, opener_a, "truncation")
-    np.add(half, other_half, out=components[0, ...])  # component B
-    return components
+    When the helper's term travels, the elements are split in three and
+    each third has its own helper (``helper``, ``helper + 1``, ``helper + 2``):
+    every party is helper for one third and opener for the two others, so
+    the helper's extra work and bytes are spread evenly within one call.
+    (Terms prepared for one known helper, ``helper_term_travels=False``,
+    keep a single part.) All parties walk the parts and items in the same
+    order, which keeps the streams in step.
+    """
+    originals: list[object] = []
+    openings: list[np.ndarray] = []
+    uses: list[tuple[int, np.uint64 | np.ndarray, tuple[int, ...]]] = []
+    for term, shift in items:
+        array = np.asarray(term)
+        if array.dtype != RING_DTYPE:
+            raise InputError(f"truncation terms must be uint64, got {array.dtype}")
+        opening = next((i for i, seen in enumerate(originals) if seen is term), None)
+        if opening is None:
+            opening = len(originals)
+            originals.append(term)
+            openings.append(array.reshape(-1))
+        uses.append((opening, _shift_array(shift, array.size), array.shape))
+    if summed:
+        shapes = {shape for _, _, shape in uses}
+        if len(shapes) != 1:
+            raise InputError(f"summed truncations need terms of one shape, got {sorted(shapes)}")
+        groups = [list(range(len(uses)))]
+    else:
+        groups = [[index] for index in range(len(uses))]
+    outputs = [
+        np.empty((2, openings[uses[group[0]][0]].size), dtype=RING_DTYPE) for group in groups
+    ]
+    parts = _parts(openings, helper, split=helper_term_travels)
+    roles = [
+        _Role(runtime, openings, uses, groups, outputs, part, helper_term_travels) for part in parts
+    ]
+    for role in roles:
+        role.before_first_round()
+    for role in roles:
+        role.helper_halves_of_t()  # t_A is drawn after every other draw of the first round
+    _exchange_parts(runtime, roles, "first")
+    for role in roles:
+        role.before_second_round()
+    _exchange_parts(runtime, roles, "second")
+    for role in roles:
+        role.finish()
+    return [
+        out.reshape((2, *uses[group[0]][2])) for out, group in zip(outputs, groups, strict=True)
+    ]
 
 
-def _opened_half(
-    opened: np.ndarray,
-    high_half: np.ndarray,
+def _parts(openings: list[np.ndarray], helper: int, split: bool) -> list[tuple[list[slice], int]]:
+    """Return the parts of the protocol: per part the slice of every opened value, and its helper."""
+    if not split:
+        return [([slice(0, term.size) for term in openings], helper)]
+    parts = []
+    for third in range(3):
+        slices = [slice(term.size * third // 3, term.size * (third + 1) // 3) for term in openings]
+        parts.append((slices, (helper + third) % 3))
+    return parts
+
+
+def _exchange_parts(runtime: Runtime, roles: list[_Role], which: str) -> None:
+    """Run one round for all parts: each part's arrays for a peer go in that peer's message."""
+    sends: dict[int, list[np.ndarray]] = {}
+    expected: dict[int, int] = {}
+    for role in roles:
+        for peer, arrays in role.sends(which).items():
+            sends.setdefault(peer, []).extend(arrays)
+        for peer, count in role.expects(which).items():
+            expected[peer] = expected.get(peer, 0) + count
+    sends = {peer: arrays for peer, arrays in sends.items() if arrays}
+    received = runtime.exchange(sends, [peer for peer, count in expected.items() if count])
+    for peer, count in expected.items():
+        if not count:
+            continue
+        arrays = expect_arrays(received[peer], count, peer, "truncation")
+        for role in roles:
+            take = role.expects(which).get(peer, 0)
+            role.receive(which, peer, arrays[:take])
+            arrays = arrays[take:]
+
+
+class _Role:
+    """One part of a truncation run, from this party's point of view (helper, opener A or B)."""
+
+    def __init__(self, runtime, openings, uses, groups, outputs, part, travels) -> None:
+        slices, helper = part
+        self.runtime = runtime
+        self.helper = helper
+        self.kind = (runtime.party - helper) % 3  # 0 helper, 1 opener A, 2 opener B
+        self.a, self.b = (helper + 1) % 3, (helper + 2) % 3
+        self.travels = travels
+        self.terms = [term[piece] for term, piece in zip(openings, slices, strict=True)]
+        self.uses = [
+            (opening, shift[slices[opening]] if np.ndim(shift) else shift)
+            for opening, shift, _ in uses
+        ]
+        self.groups = groups
+        self.outputs = [
+            out[:, slices[uses[group[0]][0]]] for out, group in zip(outputs, groups, strict=True)
+        ]
+        self.received: dict[tuple[str, int], list[np.ndarray]] = {}
+        # A shares its stream with the helper as "previous", B as "next".
+        self.with_helper = runtime.prg_previous if self.kind == 1 else runtime.prg_next
+
+    # -- messages -------------------------------------------------------------------
+
+    def sends(self, which: str) -> dict[int, list[np.ndarray]]:
+        if which == "first":
+            if self.kind == 0:
+                to_b = self.masked_terms + [a for pair in self.to_b for a in pair]
+                return {self.a: self.masked_terms, self.b: to_b}
+            return {self.b if self.kind == 1 else self.a: self.masked}
+        if self.kind == 0:
+            return {}
+        return {self.b if self.kind == 1 else self.a: self.halves}
+
+    def expects(self, which: str) -> dict[int, int]:
+        if self.kind == 0:
+            return {}
+        other = self.b if self.kind == 1 else self.a
+        if which == "second":
+            return {other: len(self.groups)}
+        from_helper = len(self.terms) if self.travels else 0
+        if self.kind == 2:
+            from_helper += 2 * len(self.uses)
+        return {other: len(self.terms), self.helper: from_helper}
+
+    def receive(self, which: str, peer: int, arrays: list[np.ndarray]) -> None:
+        self.received[(which, peer)] = arrays
+
+    # -- the helper -------------------------------------------------------------------
+
+    def before_first_round(self) -> None:
+        if self.kind == 0:
+            self._deal_masks()
+        else:
+            self._mask_terms()
+
+    def _deal_masks(self) -> None:
+        """Draw each mask ``r`` (with both openers' streams and a private one) and deal ``msb(r')``."""
+        runtime = self.runtime
+        self.masked_terms: list[np.ndarray] = []
+        self.masks = []
+        for term in self.terms:
+            mask = np.empty(term.shape, dtype=RING_DTYPE)
+            masked_term = np.empty(term.shape, dtype=RING_DTYPE) if self.travels else None
+            for start in range(0, term.size, CHUNK_ELEMENTS):
+                part = slice(start, start + CHUNK_ELEMENTS)
+                mask_part = mask[part]
+                runtime.prg_next.fill(mask_part)  # r_A, shared with A
+                runtime.prg_previous.add_into(mask_part)  # + r_B, shared with B
+                if self.travels:
+                    # The helper's term goes to both openers, hidden by rho that only it knows.
+                    rho = runtime.prg_private.fill(masked_term[part])
+                    np.add(mask_part, rho, out=mask_part)  # r = r_A + r_B + rho
+                    np.add(rho, term[part], out=rho)  # z_H + rho
+                # c = X + r = (X + 2**62) + (r - 2**62): the helper folds the offset into the
+                # mask, so the openers never add it; it adds B's share of -2**(62-s) to t_B.
+                np.subtract(mask_part, _OFFSET, out=mask_part)
+            if self.travels:
+                self.masked_terms.append(masked_term)
+            self.masks.append(mask)
+        self.msbs = []
+        for opening, shift in self.uses:
+            top_bytes = self.masks[opening].view(np.uint8)[7::8]
+            msb = np.right_shift(top_bytes, np.uint8(7)).astype(_msb_dtype(shift))
+            self.msbs.append(runtime.prg_next.add_into(msb, subtract=True))  # m_B = msb - m_A
+        for components in self.outputs:
+            runtime.prg_next.fill(components[1])  # component A, shared with A
+            runtime.prg_previous.fill(components[0])  # component H, shared with B
+
+    def helper_halves_of_t(self) -> None:
+        if self.kind != 0:
+            return
+        self.to_b = []
+        for (opening, shift), msb in zip(self.uses, self.msbs, strict=True):
+            high = np.right_shift(self.masks[opening], shift)
+            np.add(high, _OFFSET >> shift, out=high)
+            self.runtime.prg_next.add_into(high, subtract=True)  # t_B = (r' >> s) - t_A
+            self.to_b.append((high, msb))
+
+    # -- the openers ------------------------------------------------------------------
+
+    def _mask_terms(self) -> None:
+        """Mask this opener's terms with its stream from the helper; draw its output component."""
+        self.masked = []
+        for term in self.terms:
+            masked = np.empty(term.shape, dtype=RING_DTYPE)
+            self.masked.append(self.with_helper.add_into(masked, base=term))  # z + r_A (or r_B)
+        if self.kind == 1:
+            self.msb_halves = [
+                self.with_helper.random(self.terms[o].shape, _msb_dtype(s)) for o, s in self.uses
+            ]  # m_A
+        for components in self.outputs:
+            # A's own component is component A (from the helper's PRG); B's next is component H.
+            self.with_helper.fill(components[0] if self.kind == 1 else components[1])
+
+    def before_second_round(self) -> None:
+        """Open each ``c`` and compute this opener's half of every output, minus its own component."""
+        if self.kind == 0:
+            return
+        is_a = self.kind == 1
+        other = self.b if is_a else self.a
+        from_other = self.received[("first", other)]
+        from_helper = self.received.get(("first", self.helper), [])
+        opened = []  # the arrays whose sum is c, for each opened value
+        for index, masked in enumerate(self.masked):
+            check_received(from_other[index], masked, other, "truncation")
+            parts = [masked, from_other[index]]
+            if self.travels:
+                check_received(from_helper[index], masked, self.helper, "truncation")
+                parts.append(from_helper[index])
+            opened.append(parts)
+        self.halves = []
+        for group, components in zip(self.groups, self.outputs, strict=True):
+            # A's half minus component A, B's half minus component H: the rest is component B.
+            half = np.negative(components[0] if is_a else components[1])
+            for use in group:
+                opening, shift = self.uses[use]
+                if is_a:
+                    _add_opened_half(half, opened[opening], None, self.msb_halves[use], shift)
+                    self.with_helper.add_into(half, subtract=True)  # - t_A, drawn now
+                else:
+                    base = (len(self.terms) if self.travels else 0) + 2 * use
+                    high_half, msb_half = from_helper[base], from_helper[base + 1]
+                    check_received(high_half, self.masked[opening], self.helper, "truncation")
+                    half_dtype = _msb_dtype(shift)
+                    if msb_half.dtype != half_dtype or msb_half.shape != high_half.shape:
+                        raise MpcError(
+                            f"truncation: party {self.helper} sent {msb_half.dtype}"
+                            f"{list(msb_half.shape)} for the msb half, expected {half_dtype}"
+                            f"{list(high_half.shape)}"
+                        )
+                    _add_opened_half(half, opened[opening], high_half, msb_half, shift)
+            self.halves.append(half)
+
+    def finish(self) -> None:
+        """Add the other opener's half: component B, which both openers hold."""
+        if self.kind == 0:
+            return
+        is_a = self.kind == 1
+        other = self.b if is_a else self.a
+        other_halves = self.received[("second", other)]
+        for half, other_half, components in zip(
+            self.halves, other_halves, self.outputs, strict=True
+        ):
+            check_received(other_half, half, other, "truncation")
+            np.add(half, other_half, out=components[1] if is_a else components[0])
+
+
+def _add_opened_half(
+    accumulator: np.ndarray,
+    opened: list[np.ndarray],
+    high_half: np.ndarray | None,
     msb_half: np.ndarray,
     shift: np.uint64 | np.ndarray,
-    public_part: bool,
-) -> np.ndarray:
-    """Return an opener's additive half of ``x' >> s - 2**(62-s)`` from the opened ``c``.
+) -> None:
+    """Add an opener's half of ``x' >> s - 2**(62-s)`` to ``accumulator``; ``c`` is ``sum(opened)``.
 
-    ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``: the
-    ``c >> s`` term is added by opener A only; ``-2**(62-s)`` is already in
-    B's half of ``r >> s`` (the helper put it there). Reuses ``opened``'s memory.
+    The half is ``(c >> s) - (r >> s) + 2**(64-s) * m * (1 - msb(c)) - 2**(62-s)``:
+    the ``c >> s`` term is added by opener A only (``high_half`` None; A then
+    subtracts its half of ``r >> s`` itself); ``-2**(62-s)`` is already in
+    B's half of ``r >> s`` (the helper put it there). Works in cache-sized
+    pieces, ``c`` included, so no full-size temporary is written.
     """
-    no_wrap = np.right_shift(opened, _MSB_SHIFT)
-    np.bitwise_xor(no_wrap, _ONE, out=no_wrap)  # 1 - msb(c)
-    np.multiply(no_wrap, msb_half, out=no_wrap, casting="unsafe")
-    np.left_shift(no_wrap, np.uint64(RING_BITS) - shift, out=no_wrap)
-    np.subtract(no_wrap, high_half, out=no_wrap)
-    if public_part:
-        np.right_shift(opened, shift, out=opened)
-        np.add(no_wrap, opened, out=no_wrap)
-    return no_wrap
+    size = accumulator.size
+    piece = min(CHUNK_ELEMENTS, size)
+    c = np.empty(piece, dtype=RING_DTYPE)
+    wrap = np.empty(piece, dtype=RING_DTYPE)
+    per_element_shift = np.ndim(shift) > 0
+    for start in range(0, size, CHUNK_ELEMENTS):
+        stop = min(start + CHUNK_ELEMENTS, size)
+        part = slice(start, stop)
+        c_part, wrap_part, out = c[: stop - start], wrap[: stop - start], accumulator[part]
+        s = shift[part] if per_element_shift else shift
+        np.add(opened[0][part], opened[1][part], out=c_part)
+        for extra in opened[2:]:
+            np.add(c_part, extra[part], out=c_part)
+        np.right_shift(c_part, _MSB_SHIFT, out=wrap_part)
+        np.bitwise_xor(wrap_part, _ONE, out=wrap_part)  # 1 - msb(c)
+        np.multiply(wrap_part, msb_half[part], out=wrap_part, casting="unsafe")
+        np.left_shift(wrap_part, np.uint64(RING_BITS) - s, out=wrap_part)
+        np.add(out, wrap_part, out=out)
+        if high_half is None:
+            np.right_shift(c_part, s, out=c_part)
+            np.add(out, c_part, out=out)
+        else:
+            np.subtract(out, high_half[part], out=out)
 
 
 def truncate(share: ArithmeticShare, shift: int) -> ArithmeticShare:
@@ -294,21 +488,19 @@ def truncate_many(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> list
     """
     if not items:
         return []
-    flat = [np.asarray(term).reshape(-1) for term, _ in items]
-    distinct = {int(shift) for _, shift in items}
-    if len(distinct) == 1:
-        shifts: int | np.ndarray = distinct.pop()
-    else:
-        shifts = np.concatenate(
-            [
-                np.full(part.size, shift, dtype=np.uint64)
-                for part, (_, shift) in zip(flat, items, strict=True)
-            ]
-        )
-    joined = np.concatenate(flat) if len(flat) > 1 else flat[0]
-    result = truncate_terms(runtime, joined, shifts, helper_term_travels=True)
-    outputs, start = [], 0
-    for part, (term, _) in zip(flat, items, strict=True):
-        outputs.append(result[:, start : start + part.size].reshape((2, *np.shape(term))))
-        start += part.size
-    return outputs
+    return _truncate_items(runtime, items, helper_term_travels=True, helper=runtime.take_helper())
+
+
+def truncate_sum(runtime: Runtime, items: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Return ``[own, next]`` of the sum of the truncated items (one protocol run, 2 rounds).
+
+    Like :func:`truncate_many` followed by adding the results, but the
+    openers exchange one array for the sum instead of one per item. Terms
+    must have one shape; each truncation rounds as in :func:`truncate_many`.
+    """
+    if not items:
+        raise InputError("truncate_sum needs at least one item")
+    (components,) = _truncate_items(
+        runtime, items, helper_term_travels=True, helper=runtime.take_helper(), summed=True
+    )
+    return components

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from offchain.errors import InputError, PeerTimeout, TransportError
+from offchain.mpc.allocator import keep_freed_memory
 from offchain.mpc.program import PartyStats, Program, RunResult, run_party
 from offchain.mpc.runtime import EngineConfig, new_session_id
 from offchain.net.transcript import link_digest, new_direction_hash, update_with_message
@@ -179,6 +180,7 @@ def run_local(
     attached as notes).
     """
     session = session_id if session_id is not None else new_session_id()
+    keep_freed_memory()  # before the party threads start, so that they share one arena
     transports = connect_in_process(3, timeout)
     results: list[Any] = [None] * 3
     stats: list[PartyStats | None] = [None] * 3

@@ -9,7 +9,7 @@ from offchain.errors import InputError
 from offchain.mpc import FixedPointShare, receive_input
 from offchain.mpc.arithmetic import dot, mul
 from offchain.net.local import run_local
-from tests.mpc.helpers import as_encoding, dealt, floor_product
+from tests.mpc.helpers import as_encoding, dealt, encoded, floor_product
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -212,3 +212,57 @@ def test_registry_dispatches_by_name_and_refuses_unknown_names():
     assert np.array_equal(product, [15, -28]) and np.array_equal(less, [1, 1])
     with pytest.raises(InputError, match="unknown MPC protocol 'cube'.*less_than"):
         protocol("cube")
+
+
+def _truncation_variants(runtime, px, py):
+    from offchain.mpc.arithmetic import raw_product_terms
+    from offchain.mpc.truncation import truncate_many, truncate_sum
+
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    term = raw_product_terms(x, y)
+    other = raw_product_terms(y, x)  # the same value, but a different array: opened again
+    start = runtime.stats()
+    shared = truncate_many(runtime, [(term, 16), (term, 20)])
+    middle = runtime.stats()
+    separate = truncate_many(runtime, [(term, 16), (other, 20)])
+    end = runtime.stats()
+    summed = truncate_sum(runtime, [(term, 16), (other, 20)])
+    last = runtime.stats()
+    reveal = [FixedPointShare(runtime, c, 16).reveal() for c in [*shared, *separate, summed]]
+    costs = [(middle - start).bytes_sent, (end - middle).bytes_sent, (last - end).bytes_sent]
+    return reveal, costs
+
+
+def test_shared_openings_and_summed_truncations_cost_less_and_stay_exact(rng):
+    n = 1000
+    a, b = rng.normal(0, 30, n), rng.normal(0, 30, n)
+    results = run_local(_truncation_variants, dealt(a, "fixed"), dealt(b, "fixed")).results
+    (shared16, shared20, separate16, separate20, summed), _ = results[0]
+    products = encoded(a) * encoded(b)
+    by16 = np.vectorize(lambda p: p >> 16, otypes=[object])(products).astype(np.int64)
+    by20 = np.vectorize(lambda p: p >> 20, otypes=[object])(products).astype(np.int64)
+    for got, want in ((shared16, by16), (separate16, by16)):
+        assert set(np.unique(as_encoding(got) - want)) <= {0, 1}
+    for got, want in ((shared20, by20), (separate20, by20)):
+        assert set(np.unique(as_encoding(got) - want)) <= {0, 1}
+    assert set(np.unique(as_encoding(summed) - by16 - by20)) <= {0, 1, 2}
+    # totals over the three parties (the helper role rotates from one call to the next)
+    shared, separate, summed_cost = np.sum([costs for _, costs in results], axis=0)
+    assert shared == separate - n * 32  # the second shift reuses the opened value
+    assert summed_cost == separate - n * 16  # one array exchanged for the sum
+
+
+def _product_cost(runtime, px, py):
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    before = runtime.stats()
+    _ = x * y
+    return runtime.stats() - before
+
+
+def test_fixed_point_product_spreads_the_helper_role_over_the_parties(rng):
+    n = 3000  # thirds of 1000: each party is helper for one, opener for two
+    a, b = rng.normal(0, 10, n), rng.normal(0, 10, n)
+    costs = run_local(_product_cost, dealt(a, "fixed"), dealt(b, "fixed")).results
+    # helper: 16 (its term to both openers) + 8 (t_B) + 2 (m_B, uint16); openers: 8 + 8
+    per_party = 1000 * (16 + 8 + 2) + 2000 * 16
+    assert all(c.rounds == 2 and c.bytes_sent == per_party for c in costs)

@@ -75,7 +75,7 @@ def _conversions(runtime, px):
 
 
 @pytest.mark.parametrize("shape", [(0,), (), (500,), (4, 6)])
-def test_a2b_and_b2a_round_trip(shape, rng):
+def test_a2b_and_b2a_round_trip(shape, rng, adder):
     a = rng.integers(INT64_MIN, INT64_MAX, shape, dtype=np.int64, endpoint=True)
     if a.size:
         a.reshape(-1)[:3] = [INT64_MIN, -1, 0][: a.size]
@@ -138,7 +138,7 @@ def _shaped(runtime, px, py):
     return (x < y).reveal(), x.equals(y).reveal()
 
 
-@pytest.mark.parametrize("shape", [(0,), (), (2, 0), (3, 4)])
+@pytest.mark.parametrize("shape", [(0,), (), (2, 0), (3, 4), (1,), (7,), (9,), (3, 17)])
 def test_comparisons_keep_shapes(shape, rng):
     a = rng.integers(-5, 5, shape)
     b = rng.integers(-5, 5, shape)
@@ -160,6 +160,17 @@ def test_comparison_round_counts(rng):
     a, b = comparison_inputs(rng, 64)
     for less, equal in run_local(_comparison_costs, dealt(a), dealt(b)).results:
         assert less.rounds == 10 and equal.rounds == 9
+
+
+def test_tree_levels_below_a_byte_pack_several_elements_per_byte(rng):
+    a, b = comparison_inputs(rng, 800)
+    for party, (less, equal) in enumerate(run_local(_comparison_costs, dealt(a), dealt(b)).results):
+        # less-than: 8 (input or generate) + 8 + 4 + 2 + 1 + 1/2 + 1/8 for the tree, 8 to inject
+        assert less.bytes_sent == 800 * (8 + 8 + 4 + 2 + 1 + 0.5 + 0.125 + 8)
+        # equality: each party shares the words of its third (8), the AND tree
+        # 4 + 2 + 1 + 1/2 + 1/4 + 1/8, 8 to inject
+        third = [266, 267, 267][party]
+        assert equal.bytes_sent == 8 * third + 800 * (7.875 + 8)
 
 
 def _derived(runtime, px, py):
@@ -227,3 +238,19 @@ def _select_needs_integer_condition(runtime, px):
 def test_select_refuses_a_fixed_point_condition():
     with pytest.raises(InputError, match="integer 0/1 sharing"):
         run_local(_select_needs_integer_condition, dealt(np.array([1.0]), "fixed"))
+
+
+def _a2b_costs(runtime, px):
+    x = receive_input(runtime, px)
+    before = runtime.stats()
+    x.to_boolean()
+    return runtime.stats() - before
+
+
+def test_a2b_trades_rounds_for_bytes_by_size(rng, adder):
+    n = 800
+    costs = run_local(_a2b_costs, dealt(rng.integers(-(2**40), 2**40, n))).results
+    if adder == "few rounds":  # Kogge–Stone: party 0's share or the generate, then 11 words
+        assert all(c.rounds == 8 and c.bytes_sent == n * 96 for c in costs)
+    else:  # Brent–Kung scans: the same 8 bytes, then 8 + 4 + 2 + 2 + 1 up and 1 + 1 + 1 + 2 + 4 down
+        assert all(c.rounds == 12 and c.bytes_sent == n * 34 for c in costs)

@@ -68,3 +68,29 @@ def test_random_sharings_agree_and_pair_streams_match():
     assert np.unique(results[0][0]).size > 60  # and it is random
     for party in range(3):
         assert np.array_equal(results[party][1], results[(party + 1) % 3][2])
+
+
+def test_xor_into_draws_the_same_stream_as_fill_in_place():
+    key = bytes(range(16))
+    words = np.arange(1001, dtype=np.uint64)
+    expected = words ^ Prg(key).random(1001)
+    in_place = Prg(key)
+    assert in_place.xor_into(words) is words
+    assert np.array_equal(words, expected)
+    # both draw the same number of bytes, so the streams stay in step
+    follower, reference = Prg(key), Prg(key)
+    follower.xor_into(np.zeros(7, dtype=np.uint8))
+    reference.random(7, np.uint8)
+    assert np.array_equal(follower.random(5), reference.random(5))
+
+
+def test_xor_into_refuses_views_it_cannot_write_in_place():
+    with pytest.raises(InputError, match="C-contiguous"):
+        Prg(bytes(16)).xor_into(np.zeros((4, 4), dtype=np.uint64)[:, 1])
+
+
+def test_allocator_tuning_is_idempotent():
+    from offchain.mpc.allocator import keep_freed_memory
+
+    first = keep_freed_memory()
+    assert keep_freed_memory() is first
