@@ -11,8 +11,11 @@ here at N = 1,000,000, that was 10–40 % of the CPU time of an operation.
 never to give freed heap memory back, and to use one arena for all
 threads (the parties of the in-process runner are threads, and per-thread
 arenas are capped at 64 MB, beyond which glibc maps blocks directly again).
-The resident size then stays at the high-water mark of the job instead
-of shrinking between steps; the high-water mark itself does not change.
+The heap grows 64 MiB at a time, so a cold process does not pay a system
+call for every few arrays. The resident size then stays at the high-water
+mark of the job instead of shrinking between steps; the high-water mark
+itself does not change (the untouched part of the padding is not
+resident).
 On other C libraries it does nothing.
 """
 
@@ -24,10 +27,12 @@ import threading
 
 # glibc <malloc.h> parameter numbers
 _M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 _LARGEST_INT = 2**31 - 1  # mallopt takes a C int
 _OLD_THRESHOLD_LIMIT = 32 * 2**20
+_TOP_PAD = 64 * 2**20
 
 _lock = threading.Lock()
 _applied: bool | None = None
@@ -62,4 +67,8 @@ def _tune_glibc() -> bool:
     )
     kept = mallopt(_M_TRIM_THRESHOLD, _LARGEST_INT) == 1  # never hand freed heap memory back
     one_arena = mallopt(_M_ARENA_MAX, 1) == 1  # all threads share the main arena (unbounded heap)
+    # Grow the heap 64 MiB at a time instead of 128 KiB: a cold start (the first training job of a
+    # process, 80 MB of gathered rows per party) otherwise pays thousands of brk calls and faults,
+    # measured at 1 s of 5 for the SGD benchmark.
+    mallopt(_M_TOP_PAD, _TOP_PAD)
     return from_heap and kept and one_arena

@@ -8,6 +8,7 @@ import pytest
 from offchain.errors import InputError
 from offchain.mpc import FixedPointShare, receive_input
 from offchain.mpc.arithmetic import dot, mul
+from offchain.mpc.truncation import SPLIT_MIN_ELEMENTS
 from offchain.net.local import run_local
 from tests.mpc.helpers import as_encoding, dealt, encoded, floor_product
 
@@ -260,9 +261,31 @@ def _product_cost(runtime, px, py):
 
 
 def test_fixed_point_product_spreads_the_helper_role_over_the_parties(rng):
-    n = 3000  # thirds of 1000: each party is helper for one, opener for two
+    n = 3 * SPLIT_MIN_ELEMENTS  # thirds: each party is helper for one, opener for two
     a, b = rng.normal(0, 10, n), rng.normal(0, 10, n)
     costs = run_local(_product_cost, dealt(a, "fixed"), dealt(b, "fixed")).results
     # helper: 16 (its term to both openers) + 8 (t_B) + 2 (m_B, uint16); openers: 8 + 8
-    per_party = 1000 * (16 + 8 + 2) + 2000 * 16
+    third = n // 3
+    per_party = third * (16 + 8 + 2) + 2 * third * 16
     assert all(c.rounds == 2 and c.bytes_sent == per_party for c in costs)
+
+
+def _three_product_costs(runtime, px, py):
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    costs = []
+    for _ in range(3):
+        before = runtime.stats()
+        _ = x * y
+        costs.append((runtime.stats() - before).bytes_sent)
+    return costs
+
+
+def test_small_products_rotate_the_helper_role_from_call_to_call(rng):
+    n = 1000  # below SPLIT_MIN_ELEMENTS: one helper per call, the next party at the next call
+    a, b = rng.normal(0, 10, n), rng.normal(0, 10, n)
+    costs = np.array(run_local(_three_product_costs, dealt(a, "fixed"), dealt(b, "fixed")).results)
+    helper, opener = n * (16 + 8 + 2), n * 16
+    # every call has one helper and two openers, and over three calls each party is helper once
+    assert sorted(costs[:, 0]) == [opener, opener, helper]
+    assert all(sorted(costs[:, call]) == [opener, opener, helper] for call in range(3))
+    assert all(sorted(costs[party]) == [opener, opener, helper] for party in range(3))
