@@ -43,7 +43,7 @@ from offchain.programs.base import (
     SharedArray,
     Step,
     canonical_program_text,
-    parse_program_text,
+    program_parameters,
 )
 from offchain.vocabulary import ConstraintLevel, JobKind
 
@@ -142,11 +142,7 @@ class MultiLendingProgram:
     kind: ClassVar[JobKind] = JobKind.QUERY
 
     def plan(self, text: str, catalog: Catalog) -> Plan:
-        program, version, parameters = parse_program_text(text)
-        if program != PROGRAM_NAME or version != VERSION:
-            raise InputError(
-                f"this planner reads {PROGRAM_NAME} version {VERSION}, not {program} version {version}"
-            )
+        parameters = program_parameters(text, PROGRAM_NAME, VERSION)
         spec = parse_spec(parameters, catalog)
         window = (
             f"{spec.date_column} between {spec.first_day.isoformat()} and {spec.as_of.isoformat()}"

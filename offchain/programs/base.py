@@ -327,6 +327,18 @@ def canonical_program_text(program: str, version: int, parameters: Mapping[str, 
     )
 
 
+def program_parameters(text: str, program: str, version: int) -> dict[str, Any]:
+    """Return the parameters of a canonical program text for ``program`` at ``version``.
+
+    Refuses a text for another program or version with both named, so a
+    planner never reads parameters it was not written for.
+    """
+    found, found_version, parameters = parse_program_text(text)
+    if found != program or found_version != version:
+        raise InputError(f"this planner reads {program} version {version}, not {found} version {found_version}")
+    return parameters
+
+
 def parse_program_text(text: str) -> tuple[str, int, dict[str, Any]]:
     """Split a canonical program text into ``(program, version, parameters)``.
 

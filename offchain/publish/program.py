@@ -60,8 +60,8 @@ from offchain.programs.base import (
     RunRequest,
     Step,
     canonical_program_text,
-    parse_program_text,
     program_hash,
+    program_parameters,
 )
 from offchain.publish.sandbox import run_sandboxed
 from offchain.publish.schema import (
@@ -143,11 +143,7 @@ class PublishProgram:
     # -- planning --------------------------------------------------------------------------
 
     def plan(self, text: str, catalog: Catalog) -> Plan:
-        program, version, parameters = parse_program_text(text)
-        if program != PROGRAM_NAME or version != VERSION:
-            raise InputError(
-                f"this planner reads {PROGRAM_NAME} version {VERSION}, not {program} version {version}"
-            )
+        parameters = program_parameters(text, PROGRAM_NAME, VERSION)
         spec = parse_spec(parameters, catalog)
         dataset = spec.dataset
         read = (spec.subject_column, *(c for c in spec.columns if c != spec.subject_column))

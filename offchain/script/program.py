@@ -47,7 +47,7 @@ from offchain.programs.base import (
     SharedArray,
     Step,
     canonical_program_text,
-    parse_program_text,
+    program_parameters,
 )
 from offchain.script.compiler import ROWS_ALIGNED, ROWS_KEY, CompiledScript, compile_script
 from offchain.script.executor import run_circuit
@@ -119,11 +119,7 @@ class ScriptProgram:
         self.fractional_bits = fractional_bits
 
     def plan(self, text: str, catalog: Catalog) -> Plan:
-        program, version, parameters = parse_program_text(text)
-        if program != PROGRAM_NAME or version != VERSION:
-            raise InputError(
-                f"this planner reads {PROGRAM_NAME} version {VERSION}, not {program} version {version}"
-            )
+        parameters = program_parameters(text, PROGRAM_NAME, VERSION)
         spec = parse_spec(parameters, catalog, self.fractional_bits)
         compiled = compile_script(spec.source, spec.declarations(), spec.outputs,
                                   self.fractional_bits, frozenset(spec.align_by))

@@ -30,7 +30,7 @@ from offchain.programs.base import (
     Inputs,
     Plan,
     canonical_program_text,
-    parse_program_text,
+    program_parameters,
 )
 from offchain.sql.compiled import CompiledQuery
 from offchain.sql.owner import owner_arrays, words_to_text
@@ -94,10 +94,7 @@ class SqlProgram:
     kind: ClassVar[JobKind] = JobKind.QUERY
 
     def plan(self, text: str, catalog: Catalog) -> Plan:
-        program, version, parameters = parse_program_text(text)
-        if program != PROGRAM_NAME or version != PROGRAM_VERSION:
-            raise InputError(f"program text is for {program!r} v{version}, not "
-                             f"{PROGRAM_NAME!r} v{PROGRAM_VERSION}")
+        parameters = program_parameters(text, PROGRAM_NAME, PROGRAM_VERSION)
         sql, requester, min_group_size = check_plan_text_parameters(parameters)
         query = parse_query(sql, catalog)
         decision = check_policy(query, catalog, requester)

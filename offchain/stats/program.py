@@ -33,7 +33,7 @@ from offchain.programs.base import (
     SharedArray,
     Step,
     canonical_program_text,
-    parse_program_text,
+    program_parameters,
 )
 from offchain.stats.local import SCALARS, owner_arrays, value_expression
 from offchain.stats.secure import (
@@ -171,11 +171,7 @@ class StatisticsProgram:
     kind: ClassVar[JobKind] = JobKind.STATISTICS
 
     def plan(self, text: str, catalog: Catalog) -> Plan:
-        program, version, parameters = parse_program_text(text)
-        if program != PROGRAM_NAME or version != VERSION:
-            raise InputError(
-                f"this planner reads {PROGRAM_NAME} version {VERSION}, not {program} version {version}"
-            )
+        parameters = program_parameters(text, PROGRAM_NAME, VERSION)
         spec = parse_spec(parameters, catalog)
         shared = [SharedArray("scalars", "integer", len(SCALARS))]
         if spec.histogram_edges:

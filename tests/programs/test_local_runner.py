@@ -18,6 +18,7 @@ from offchain.programs.base import (
     SharedArray,
     canonical_program_text,
     parse_program_text,
+    program_parameters,
 )
 from offchain.programs.catalog import ALL_MEMBERS, StaticCatalog
 from offchain.programs.local import run_program_locally
@@ -92,6 +93,15 @@ def test_program_text_must_be_canonical() -> None:
         parse_program_text('{"program": "p", "version": 1, "parameters": {}}')
     with pytest.raises(InputError, match="must be"):
         parse_program_text('{"program":"p"}')
+
+
+def test_a_planner_reads_only_its_own_program_and_version() -> None:
+    text = canonical_program_text("statistics", 1, {"a": 1})
+    assert program_parameters(text, "statistics", 1) == {"a": 1}
+    with pytest.raises(InputError, match="reads sql version 1, not statistics version 1"):
+        program_parameters(text, "sql", 1)
+    with pytest.raises(InputError, match="reads statistics version 2, not statistics version 1"):
+        program_parameters(text, "statistics", 2)
 
 
 def test_catalog_levels_follow_the_chain_rules() -> None:
