@@ -23,8 +23,8 @@ one component drawn from a PRG, the other sent).
 * Table injection (:func:`inject_tables`): any public function ``g`` of
   ``n`` shared bits at once, by the same split: ``g(e ^ f)`` is a sum of
   the monomials ``e^S`` in party ``Z``'s bits with coefficients that are
-  public functions of ``f``; ``Z`` sends its ``2**n - 1`` monomials masked,
-  the others each one word per table. For ``n`` = 2 or 3 fewer words than
+  public functions of ``f``; ``Z`` sends its monomials (at most
+  ``2**n - 1``, those some table uses) masked, the others one word per table. For ``n`` = 2 or 3 fewer words than
   injecting the bits and multiplying them, and no product round.
 """
 
@@ -214,8 +214,9 @@ def inject_tables(
     ``c_O = sum_S r_S beta_S + m``, ``c_T = beta_{} + s`` and
     ``c_Z = sum_S (e^S - r_S) beta_S - m - s``; ``O`` (round 1) and ``T``
     (round 2) send ``Z`` its components, masked by ``m`` and ``s``. ``T``
-    sees only masked monomials, ``O`` nothing. Per element ``Z`` sends
-    ``2**n - 1`` ring elements per group, ``O`` and ``T`` one per table:
+    sees only masked monomials, ``O`` nothing. Per element ``Z`` sends one
+    ring element per monomial that some table of the group uses (at most
+    ``2**n - 1``; none is sent for the others), ``O`` and ``T`` one per table:
     for ``n`` of 2 or 3 fewer than injecting the bits (one per bit at every
     party) and multiplying them (one per product at every party). From
     ``ROTATE_MIN_ELEMENTS`` elements the elements are split in three and
@@ -239,8 +240,11 @@ def inject_tables(
         if any(words.shape[1] != size for words in flat):
             raise InputError("inject_tables needs bit arrays of one size")
         betas = [_moebius_rows(table, count) for table in tables]
+        # Z sends only the monomials some table uses (e.g. a function of degree 2 in the bits
+        # has no monomial of all three)
+        monomials = [subset for subset in range(1, entries) if any(b[subset].any() for b in betas)]
         outputs = [np.empty((2, size), dtype=RING_DTYPE) for _ in tables]
-        prepared.append((flat, entries, betas, outputs))
+        prepared.append((flat, monomials, betas, outputs))
     party = runtime.party
     zeros = (0, 1, 2) if size >= ROTATE_MIN_ELEMENTS else (0,)
     parts = []
@@ -251,21 +255,21 @@ def inject_tables(
     expected = 0
     indices = {}  # T's index of f, kept for round 2
     for role, piece in parts:
-        for group, (flat, entries, betas, outputs) in enumerate(prepared):
+        for group, (flat, monomials, betas, outputs) in enumerate(prepared):
             if role == 0:
                 e = _bit_index([words[:, piece] for words in flat], both=True)
-                to_previous.extend(_masked_monomials(runtime, e, entries))
+                to_previous.extend(_masked_monomials(runtime, e, monomials))
                 expected += len(outputs)  # c_O from O
             elif role == 1:
                 f = _bit_index([words[1, piece] for words in flat], both=False)
-                _opener_components(runtime, f, entries, betas, outputs, piece)
+                _opener_components(runtime, f, monomials, betas, outputs, piece)
                 to_previous.extend(out[0, piece] for out in outputs)
             else:
                 f = indices[(piece.start, group)] = _bit_index(
                     [words[0, piece] for words in flat], both=False
                 )
                 _masks_of_z(runtime, f, betas, outputs, piece)
-                expected += entries - 1  # the masked monomials from Z
+                expected += len(monomials)  # the masked monomials from Z
     received = runtime.exchange(
         {runtime.previous_party: to_previous} if to_previous else {},
         [runtime.next_party] if expected else [],
@@ -278,7 +282,7 @@ def inject_tables(
     to_next = []
     zero_count = 0
     for role, piece in parts:
-        for group, (_, entries, betas, outputs) in enumerate(prepared):
+        for group, (_, monomials, betas, outputs) in enumerate(prepared):
             if role == 0:
                 for out in outputs:
                     c_o = next(from_next)
@@ -286,12 +290,14 @@ def inject_tables(
                     out[1, piece] = c_o
                 zero_count += len(outputs)
             elif role == 2:
-                masked = [next(from_next) for _ in range(entries - 1)]
+                masked = [next(from_next) for _ in monomials]
                 for array in masked:
                     check_received(
                         array, outputs[0][1, piece], runtime.next_party, "table injection"
                     )
-                _add_masked_terms(indices[(piece.start, group)], betas, outputs, piece, masked)
+                _add_masked_terms(
+                    indices[(piece.start, group)], monomials, betas, outputs, piece, masked
+                )
                 to_next.extend(out[1, piece] for out in outputs)
     received = runtime.exchange(
         {runtime.next_party: to_next} if to_next else {},
@@ -358,36 +364,39 @@ def _pieces(piece: slice):
 # The table indices are below 2**n by construction: mode="clip" skips np.take's bounds check.
 
 
-def _masked_monomials(runtime, e: np.ndarray, entries: int) -> list[np.ndarray]:
-    """Z: ``e^S - r_S`` for every non-empty ``S`` (``r_S`` from the stream with O)."""
-    masked = np.empty((entries - 1, e.size), dtype=RING_DTYPE)
-    present = np.empty(min(CHUNK_ELEMENTS, e.size), dtype=np.bool_)
+def _masked_monomials(runtime, e: np.ndarray, monomials: list[int]) -> list[np.ndarray]:
+    """Z: ``e^S - r_S`` for the monomials ``S`` (``r_S`` from the stream with O)."""
+    masked = np.empty((len(monomials), e.size), dtype=RING_DTYPE)
+    entries = 1 << max(monomials, default=0).bit_length()
+    products = [
+        np.array([int(i & subset == subset) for i in range(entries)], dtype=RING_DTYPE)
+        for subset in monomials
+    ]  # e^S as a table of e
+    present = np.empty(min(CHUNK_ELEMENTS, e.size), dtype=RING_DTYPE)
     for part, _ in _pieces(slice(0, e.size)):
         flags = present[: part.stop - part.start]
-        for subset in range(1, entries):
-            np.equal(np.bitwise_and(e[part], subset), subset, out=flags)
-            runtime.prg_next.add_into(
-                masked[subset - 1, part], subtract=True, base=flags.view(np.uint8)
-            )
+        for row, product in enumerate(products):
+            np.take(product, e[part], out=flags, mode="clip")
+            runtime.prg_next.add_into(masked[row, part], subtract=True, base=flags)
     return list(masked)
 
 
-def _opener_components(runtime, f, entries, betas, outputs, piece) -> None:
+def _opener_components(runtime, f, monomials, betas, outputs, piece) -> None:
     """O: ``c_O = sum_S r_S beta_S + m`` and ``c_T = beta_{} + s`` into each output."""
-    draws = np.empty((entries - 1) * CHUNK_ELEMENTS, dtype=RING_DTYPE)
+    draws = np.empty(len(monomials) * CHUNK_ELEMENTS, dtype=RING_DTYPE)
     gathered = np.empty(CHUNK_ELEMENTS, dtype=RING_DTYPE)
     for part, whole in _pieces(piece):
         width = whole.stop - whole.start
         index = f[part]
-        r = draws[: (entries - 1) * width].reshape(entries - 1, width)
-        runtime.prg_previous.fill(r)  # r_S, in Z's order: piece by piece, S = 1, 2, ..
+        r = draws[: len(monomials) * width].reshape(len(monomials), width)
+        runtime.prg_previous.fill(r)  # r_S, in Z's order: piece by piece, monomial by monomial
         scratch = gathered[:width]
         for out, beta in zip(outputs, betas, strict=True):
             c_o, c_t = out[0, whole], out[1, whole]
             c_o[...] = 0
-            for subset in range(1, entries):
+            for row, subset in enumerate(monomials):
                 np.take(beta[subset], index, out=scratch, mode="clip")
-                np.multiply(scratch, r[subset - 1], out=scratch)
+                np.multiply(scratch, r[row], out=scratch)
                 np.add(c_o, scratch, out=c_o)
             runtime.prg_next.add_into(c_o)  # + m
             np.take(beta[0], index, out=scratch, mode="clip")
@@ -408,7 +417,7 @@ def _masks_of_z(runtime, f, betas, outputs, piece) -> None:
             np.subtract(scratch, c_z, out=c_z)  # beta_{} - (m + beta_{} + s) = -m - s
 
 
-def _add_masked_terms(f, betas, outputs, piece, masked) -> None:
+def _add_masked_terms(f, monomials, betas, outputs, piece, masked) -> None:
     """T, after round 1: add ``sum_S (e^S - r_S) beta_S`` to ``c_Z``."""
     gathered = np.empty(CHUNK_ELEMENTS, dtype=RING_DTYPE)
     for part, whole in _pieces(piece):
@@ -416,7 +425,7 @@ def _add_masked_terms(f, betas, outputs, piece, masked) -> None:
         index = f[part]
         for out, beta in zip(outputs, betas, strict=True):
             c_z = out[1, whole]
-            for subset in range(1, len(beta)):
+            for row, subset in enumerate(monomials):
                 np.take(beta[subset], index, out=scratch, mode="clip")
-                np.multiply(scratch, masked[subset - 1][part], out=scratch)
+                np.multiply(scratch, masked[row][part], out=scratch)
                 np.add(c_z, scratch, out=c_z)
