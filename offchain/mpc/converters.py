@@ -258,7 +258,7 @@ def inject_tables(
         for group, (flat, monomials, betas, outputs) in enumerate(prepared):
             if role == 0:
                 e = _bit_index([words[:, piece] for words in flat], both=True)
-                to_previous.extend(_masked_monomials(runtime, e, monomials))
+                to_previous.extend(_masked_monomials(runtime, e, len(flat), monomials))
                 expected += len(outputs)  # c_O from O
             elif role == 1:
                 f = _bit_index([words[1, piece] for words in flat], both=False)
@@ -364,12 +364,11 @@ def _pieces(piece: slice):
 # The table indices are below 2**n by construction: mode="clip" skips np.take's bounds check.
 
 
-def _masked_monomials(runtime, e: np.ndarray, monomials: list[int]) -> list[np.ndarray]:
-    """Z: ``e^S - r_S`` for the monomials ``S`` (``r_S`` from the stream with O)."""
+def _masked_monomials(runtime, e: np.ndarray, count: int, monomials: list[int]) -> list[np.ndarray]:
+    """Z: ``e^S - r_S`` for the monomials ``S`` of its ``count`` bits ``e`` (``r_S`` from the stream with O)."""
     masked = np.empty((len(monomials), e.size), dtype=RING_DTYPE)
-    entries = 1 << max(monomials, default=0).bit_length()
     products = [
-        np.array([int(i & subset == subset) for i in range(entries)], dtype=RING_DTYPE)
+        np.array([int(i & subset == subset) for i in range(1 << count)], dtype=RING_DTYPE)
         for subset in monomials
     ]  # e^S as a table of e
     present = np.empty(min(CHUNK_ELEMENTS, e.size), dtype=RING_DTYPE)

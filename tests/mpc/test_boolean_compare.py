@@ -121,6 +121,8 @@ def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
         ]
         for group, size in enumerate(sizes)
     ]
+    tables[0].append([i & 3 for i in range(8)])  # no monomial uses the top bit
+    tables[2].append([5, 5, 5, 5])  # a constant: no monomial at all
     results = run_local(_tables, dealt(bits, "boolean"), sizes, tables).results
     revealed, rounds, _ = results[0]
     assert rounds == 2
@@ -130,12 +132,13 @@ def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
         start += size
         for table, got in zip(group_tables, group, strict=True):
             assert np.array_equal(got, np.array(table, dtype=np.int64)[index])
-    # per element: 2**size - 1 masked monomials per group (7 + 1 + 3) and two components
-    # per table (6 tables), one word each; split in thirds, every party sends about the same
+    # per element: 2**size - 1 masked monomials per group (7 + 1 + 3; the random tables use
+    # them all) and two components per table (8 tables), one word each; split in thirds,
+    # every party sends about the same
     sent = [bytes_sent for _, _, bytes_sent in results]
-    assert sum(sent) == 8 * n * (11 + 2 * 6)
+    assert sum(sent) == 8 * n * (11 + 2 * 8)
     if n >= 3:
-        assert max(sent) - min(sent) <= 8 * 2 * (11 + 2 * 6)
+        assert max(sent) - min(sent) <= 8 * 2 * (11 + 2 * 8)
 
 
 def test_table_injection_refuses_wrong_table_sizes(rng):
