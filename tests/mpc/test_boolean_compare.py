@@ -111,7 +111,7 @@ def _tables(runtime, px, sizes, tables):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 50, 40000])
 def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
-    sizes = [3, 1, 2]
+    sizes = [3, 1, 2, 3]
     bits = rng.integers(0, 2, (n, sum(sizes)), dtype=np.uint64)
     bits |= rng.integers(0, 2**63, bits.shape, dtype=np.uint64) << np.uint64(1)  # only bit 0 counts
     tables = [  # group g has g + 1 tables of 2**size signed 64-bit entries
@@ -119,10 +119,10 @@ def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
             [int(v) for v in rng.integers(INT64_MIN, INT64_MAX, 1 << size, dtype=np.int64)]
             for _ in range(1 + group)
         ]
-        for group, size in enumerate(sizes)
+        for group, size in enumerate(sizes[:3])
     ]
-    tables[0].append([i & 3 for i in range(8)])  # no monomial uses the top bit
-    tables[2].append([5, 5, 5, 5])  # a constant: no monomial at all
+    tables[2].append([5, 5, 5, 5])  # a constant: no monomial of its own
+    tables.append([[i & 3 for i in range(8)]])  # a group whose monomials leave out its top bit
     results = run_local(_tables, dealt(bits, "boolean"), sizes, tables).results
     revealed, rounds, _ = results[0]
     assert rounds == 2
@@ -132,13 +132,13 @@ def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
         start += size
         for table, got in zip(group_tables, group, strict=True):
             assert np.array_equal(got, np.array(table, dtype=np.int64)[index])
-    # per element: 2**size - 1 masked monomials per group (7 + 1 + 3; the random tables use
-    # them all) and two components per table (8 tables), one word each; split in thirds,
-    # every party sends about the same
+    # per element: the masked monomials (7 + 1 + 3, all that random tables use, and 2 for
+    # b & 3) and two components per table (8 tables), one word each; split in thirds, every
+    # party sends about the same
     sent = [bytes_sent for _, _, bytes_sent in results]
-    assert sum(sent) == 8 * n * (11 + 2 * 8)
+    assert sum(sent) == 8 * n * (13 + 2 * 8)
     if n >= 3:
-        assert max(sent) - min(sent) <= 8 * 2 * (11 + 2 * 8)
+        assert max(sent) - min(sent) <= 8 * 2 * (13 + 2 * 8)
 
 
 def test_table_injection_refuses_wrong_table_sizes(rng):
