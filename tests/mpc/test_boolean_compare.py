@@ -7,7 +7,8 @@ import pytest
 
 from offchain.errors import InputError
 from offchain.mpc import compare, receive_input
-from offchain.mpc.converters import bits_to_arithmetic
+from offchain.mpc.converters import bits_to_arithmetic, inject_tables
+from offchain.mpc.shares import ArithmeticShare
 from offchain.net.local import run_local
 from tests.mpc.helpers import dealt
 
@@ -93,6 +94,57 @@ def test_bit_injection_turns_shared_bits_into_arithmetic_zero_one(rng):
     assert np.array_equal(
         run_local(_inject, dealt(bits, "boolean")).agreed(), bits.astype(np.int64)
     )
+
+
+def _tables(runtime, px, sizes, tables):
+    words = receive_input(runtime, px).components
+    groups, start = [], 0
+    for size, group_tables in zip(sizes, tables, strict=True):
+        groups.append(([words[..., i] for i in range(start, start + size)], group_tables))
+        start += size
+    before = runtime.stats()
+    shared = inject_tables(runtime, groups)
+    spent = runtime.stats() - before
+    revealed = [[ArithmeticShare(runtime, c).reveal() for c in group] for group in shared]
+    return revealed, spent.rounds, spent.bytes_sent
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 50, 40000])
+def test_table_injection_evaluates_public_tables_of_shared_bits(rng, n):
+    sizes = [3, 1, 2, 3]
+    bits = rng.integers(0, 2, (n, sum(sizes)), dtype=np.uint64)
+    bits |= rng.integers(0, 2**63, bits.shape, dtype=np.uint64) << np.uint64(1)  # only bit 0 counts
+    tables = [  # group g has g + 1 tables of 2**size signed 64-bit entries
+        [
+            [int(v) for v in rng.integers(INT64_MIN, INT64_MAX, 1 << size, dtype=np.int64)]
+            for _ in range(1 + group)
+        ]
+        for group, size in enumerate(sizes[:3])
+    ]
+    tables[2].append([5, 5, 5, 5])  # a constant: no monomial of its own
+    tables.append([[i & 3 for i in range(8)]])  # a group whose monomials leave out its top bit
+    results = run_local(_tables, dealt(bits, "boolean"), sizes, tables).results
+    revealed, rounds, _ = results[0]
+    assert rounds == 2
+    start = 0
+    for size, group_tables, group in zip(sizes, tables, revealed, strict=True):
+        index = sum((bits[:, start + i] & 1).astype(np.int64) << i for i in range(size))
+        start += size
+        for table, got in zip(group_tables, group, strict=True):
+            assert np.array_equal(got, np.array(table, dtype=np.int64)[index])
+    # per element: the masked monomials (7 + 1 + 3, all that random tables use, and 2 for
+    # b & 3) and two components per table (8 tables), one word each; split in thirds, every
+    # party sends about the same
+    sent = [bytes_sent for _, _, bytes_sent in results]
+    assert sum(sent) == 8 * n * (13 + 2 * 8)
+    if n >= 3:
+        assert max(sent) - min(sent) <= 8 * 2 * (13 + 2 * 8)
+
+
+def test_table_injection_refuses_wrong_table_sizes(rng):
+    bits = rng.integers(0, 2, (4, 2), dtype=np.uint64)
+    with pytest.raises(InputError, match="entries"):
+        run_local(_tables, dealt(bits, "boolean"), [2], [[[1, 2, 3]]])
 
 
 def comparison_inputs(rng, n):

@@ -49,6 +49,25 @@ def test_division_is_within_its_bound_over_the_whole_range(rng, adder):
     assert np.all(np.abs(got - want) <= bound), np.max(np.abs(got - want) / bound)
 
 
+def _division_cost(runtime, px, py):
+    x, y = receive_input(runtime, px), receive_input(runtime, py)
+    before = runtime.stats()
+    x / y
+    return runtime.stats() - before
+
+
+def test_division_rounds_and_bytes(rng, adder):
+    # normalisation 14 or 23 rounds, table injection 2, two products 2, six truncations 12,
+    # one selection 1; bytes per element, all parties together (the truncation's roles
+    # rotate per call below 12,288 elements): 1340 with Kogge–Stone, 1076 with the scans
+    n = 600
+    x, y = divisor_and_dividend(rng, n)
+    costs = run_local(_division_cost, dealt(x, "fixed"), dealt(y, "fixed")).results
+    few_rounds = adder == "few rounds"
+    assert all(cost.rounds == (31 if few_rounds else 40) for cost in costs)
+    assert sum(cost.bytes_sent for cost in costs) == n * (1340 if few_rounds else 1076)
+
+
 def test_reciprocal_and_public_dividends(rng):
     _, y = divisor_and_dividend(rng, 1000)
     got = run_local(_apply, reciprocal, dealt(y, "fixed")).agreed()
