@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from eth_account import Account
 
@@ -127,7 +129,11 @@ def test_a_refused_send_in_the_middle_of_a_batch_leaves_no_gap(rpc: Rpc, keys: l
                                        r".*; 3 others were sent"):
         signer.send([_transfer(recipient), oversized, _transfer(recipient), _transfer(recipient)])
 
-    # The refused nonce was filled, so the three accepted transfers are all mined.
+    # The refused nonce was filled, so the three accepted transfers are all mined (the node mines the
+    # transactions queued behind the filler on its own schedule: wait for them, within a bound).
+    deadline = time.monotonic() + 30
+    while _nonce(rpc, signer.address) < start_nonce + 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _nonce(rpc, signer.address) == start_nonce + 4
     assert to_int(rpc.request("eth_getBalance", recipient, "latest")) == 3
     assert signer.transact([_transfer(recipient)])[0].succeeded
