@@ -33,10 +33,14 @@ def fail_at_party_1(runtime):
 
 
 def fail_at_party_0_while_party_2_computes(runtime):
-    if runtime.party == 0:
-        raise InputError("deliberate failure at party 0")
     if runtime.party == 2:
+        # Tell party 0 the computation has started (so party 0 fails only once party 2 is in it,
+        # not while party 2 is still setting up and would hear of the failure), then compute.
+        runtime.transport.send(0, [np.zeros(1, dtype=np.uint64)])
         time.sleep(600)  # a long local computation that never looks at the network
+    if runtime.party == 0:
+        runtime.transport.recv(2)
+        raise InputError("deliberate failure at party 0")
     return runtime.transport.recv(0)
 
 
