@@ -34,7 +34,7 @@ from eth_utils import to_checksum_address
 from offchain.chain import abi as abi_codec
 from offchain.chain.artifacts import Artifact, load_artifact
 from offchain.chain.deployment import Deployment
-from offchain.chain.events import EventRecord
+from offchain.chain.events import EventRecord, fetch_logs
 from offchain.chain.models import SOLIDITY_ENUMS
 from offchain.chain.rpc import Rpc, RpcFailure, to_bytes, to_int
 from offchain.errors import DeploymentMismatch, InputError, ReorgDetected, RpcError
@@ -254,36 +254,6 @@ class ChainHistory:
         return stamps
 
     def _logs(self, first: int, last: int) -> list[dict[str, Any]]:
-        ranges = []
-        start = first
-        while start <= last:
-            end = min(start + self.block_range - 1, last)
-            ranges.append((start, end))
-            start = end + 1
-        logs: list[dict[str, Any]] = []
-        while ranges:
-            chunk, ranges = ranges[: self.ranges_per_batch], ranges[self.ranges_per_batch:]
-            outcomes = self.rpc.batch([
-                ("eth_getLogs", [{"address": self._addresses, "fromBlock": hex(a), "toBlock": hex(b)}])
-                for a, b in chunk
-            ])
-            retry: list[tuple[int, int]] = []
-            for (a, b), outcome in zip(chunk, outcomes, strict=True):
-                if isinstance(outcome, RpcFailure):
-                    if b > a and _range_too_large(outcome):
-                        middle = (a + b) // 2
-                        retry += [(a, middle), (middle + 1, b)]
-                        self.block_range = max(1, (b - a + 1) // 2)
-                        continue
-                    raise RpcError(f"eth_getLogs for blocks {a}..{b} failed: {outcome.message}",
-                                   code=outcome.code)
-                logs.extend(outcome)
-            ranges = retry + ranges
+        logs, self.block_range = fetch_logs(self.rpc, self._addresses, first, last, self.block_range,
+                                            self.ranges_per_batch)
         return logs
-
-
-def _range_too_large(failure: RpcFailure) -> bool:
-    message = failure.message.lower()
-    return any(marker in message for marker in (
-        "range", "too many", "limit", "exceed", "response size", "10000 results",
-    ))

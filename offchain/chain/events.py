@@ -326,34 +326,46 @@ class EventCursor:
 
     def _logs(self, first: int, last: int) -> list[dict[str, Any]]:
         """Return the raw logs of all contracts in ``[first, last]``, range by range."""
-        ranges = []
-        start = first
-        while start <= last:
-            end = min(start + self.block_range - 1, last)
-            ranges.append((start, end))
-            start = end + 1
-        logs: list[dict[str, Any]] = []
-        while ranges:
-            chunk, ranges = ranges[: self.ranges_per_batch], ranges[self.ranges_per_batch :]
-            outcomes = self.rpc.batch([("eth_getLogs", [self._filter(a, b)]) for a, b in chunk])
-            retry: list[tuple[int, int]] = []
-            for (a, b), outcome in zip(chunk, outcomes, strict=True):
-                if isinstance(outcome, RpcFailure):
-                    if b > a and _range_too_large(outcome):
-                        middle = (a + b) // 2
-                        retry += [(a, middle), (middle + 1, b)]
-                        self.block_range = max(1, (b - a + 1) // 2)
-                        continue
-                    raise RpcError(
-                        f"eth_getLogs for blocks {a}..{b} failed: {outcome.message}",
-                        code=outcome.code,
-                    )
-                logs.extend(outcome)
-            ranges = retry + ranges
+        logs, self.block_range = fetch_logs(self.rpc, self._addresses, first, last, self.block_range,
+                                            self.ranges_per_batch)
         return logs
 
-    def _filter(self, first: int, last: int) -> dict[str, Any]:
-        return {"address": self._addresses, "fromBlock": hex(first), "toBlock": hex(last)}
+
+def fetch_logs(rpc: Rpc, addresses: list[str], first: int, last: int, block_range: int,
+               ranges_per_batch: int) -> tuple[list[dict[str, Any]], int]:
+    """Return the raw logs of ``addresses`` in blocks ``[first, last]`` and the block range that worked.
+
+    Ranges of ``block_range`` blocks go ``ranges_per_batch`` to a JSON-RPC
+    batch; a range the node refuses as too large is halved and retried,
+    and the halved size is returned for the caller's next call.
+    """
+    ranges = []
+    start = first
+    while start <= last:
+        end = min(start + block_range - 1, last)
+        ranges.append((start, end))
+        start = end + 1
+    logs: list[dict[str, Any]] = []
+    while ranges:
+        chunk, ranges = ranges[:ranges_per_batch], ranges[ranges_per_batch:]
+        outcomes = rpc.batch([
+            ("eth_getLogs", [{"address": addresses, "fromBlock": hex(a), "toBlock": hex(b)}]) for a, b in chunk
+        ])
+        retry: list[tuple[int, int]] = []
+        for (a, b), outcome in zip(chunk, outcomes, strict=True):
+            if isinstance(outcome, RpcFailure):
+                if b > a and _range_too_large(outcome):
+                    middle = (a + b) // 2
+                    retry += [(a, middle), (middle + 1, b)]
+                    block_range = max(1, (b - a + 1) // 2)
+                    continue
+                raise RpcError(
+                    f"eth_getLogs for blocks {a}..{b} failed: {outcome.message}",
+                    code=outcome.code,
+                )
+            logs.extend(outcome)
+        ranges = retry + ranges
+    return logs, block_range
 
 
 def _range_too_large(failure: RpcFailure) -> bool:
