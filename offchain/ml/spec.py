@@ -47,7 +47,7 @@ from offchain.ml.approximations import DEFAULT_SIGMOID
 from offchain.ml.model import ModelCard
 from offchain.ml.ranges import FEATURE_LIMIT
 from offchain.ml.sgd import TrainingOptions
-from offchain.programs.base import canonical_program_text, parse_program_text
+from offchain.programs.base import canonical_program_text, program_parameters
 
 TRAIN_PROGRAM = "logreg_train"
 PREDICT_PROGRAM = "logreg_predict"
@@ -180,9 +180,7 @@ def _parse_input(document: object, index: int, partition: str) -> InputSpec:
 
 def parse_train_text(text: str) -> TrainSpec:
     """Parse and check a training program text; raise ``InputError`` naming what is wrong."""
-    program, version, parameters = parse_program_text(text)
-    _require(program == TRAIN_PROGRAM, f"not a {TRAIN_PROGRAM} program: {program!r}")
-    _require(version == VERSION, f"{TRAIN_PROGRAM} version {version} is not supported (only {VERSION})")
+    parameters = program_parameters(text, TRAIN_PROGRAM, VERSION)
     unknown = set(parameters) - _TRAIN_KEYS
     _require(not unknown, f"unknown parameters {sorted(unknown)}; allowed: {sorted(_TRAIN_KEYS)}")
     values = {**_DEFAULTS, **parameters}
@@ -242,9 +240,7 @@ def train_text(partition: str, inputs: Sequence[Mapping[str, Any]], **parameters
 
 def parse_predict_text(text: str) -> PredictSpec:
     """Parse and check a predict program text."""
-    program, version, parameters = parse_program_text(text)
-    _require(program == PREDICT_PROGRAM, f"not a {PREDICT_PROGRAM} program: {program!r}")
-    _require(version == VERSION, f"{PREDICT_PROGRAM} version {version} is not supported (only {VERSION})")
+    parameters = program_parameters(text, PREDICT_PROGRAM, VERSION)
     unknown = set(parameters) - {"model", "inputs"}
     _require(not unknown, f"unknown parameters {sorted(unknown)}; allowed: inputs, model")
     card = ModelCard.from_json(parameters.get("model"))
