@@ -32,6 +32,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from web3 import Web3  # noqa: E402
 
+from benchmarks._machine import cpu_model  # noqa: E402
 from tests.anvil import AnvilNode, anvil_binary  # noqa: E402
 from tests.contracts.helpers import (  # noqa: E402
     ALL_KINDS,
@@ -141,13 +142,7 @@ def fresh(anvil_args: tuple[str, ...]) -> tuple[AnvilNode, Deployment, World]:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model("unknown")
     settings = (PROJECT_ROOT / "foundry.toml").read_text()
     compiler = json.loads((PROJECT_ROOT / "build" / "contracts" / "Jobs.json").read_text())["compiler"]
     return {

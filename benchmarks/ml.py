@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._machine import cpu_model  # noqa: E402
 from offchain.data.schema import Schema  # noqa: E402
 from offchain.data.store import LocalStore  # noqa: E402
 from offchain.ml.local import run_ml_job  # noqa: E402
@@ -199,14 +200,7 @@ def whole_job(x, y, options: TrainingOptions, directory: Path):
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, numpy {np.__version__}; "

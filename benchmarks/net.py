@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._machine import cpu_model  # noqa: E402
 from offchain.mpc import PerParty, deal, receive_input  # noqa: E402
 from offchain.net.cluster import run_tls, run_tls_parties  # noqa: E402
 from offchain.net.handshake import client_context, server_context, tune_socket  # noqa: E402
@@ -293,12 +294,7 @@ def _best_of(count: int, operation) -> float:
 
 
 def machine_description() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
         f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {ssl.OPENSSL_VERSION}, "

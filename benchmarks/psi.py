@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._machine import cpu_model  # noqa: E402
 from offchain.errors import PeerTimeout, TransportError  # noqa: E402
 from offchain.net.transcript import LinkTranscript  # noqa: E402
 
@@ -248,14 +249,7 @@ def run_mode(
 
 
 def machine_description() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"numpy {np.__version__}, {platform.system()} {platform.release()}"
