@@ -335,7 +335,10 @@ def program_parameters(text: str, program: str, version: int) -> dict[str, Any]:
     """
     found, found_version, parameters = parse_program_text(text)
     if found != program or found_version != version:
-        raise InputError(f"this planner reads {program} version {version}, not {found} version {found_version}")
+        raise InputError(
+            f"this planner reads {program} version {version}, not {found} version {found_version}: "
+            f"send the text to the {found} planner, or write it for {program} version {version}"
+        )
     return parameters
 
 

@@ -98,7 +98,7 @@ def test_program_text_must_be_canonical() -> None:
 def test_a_planner_reads_only_its_own_program_and_version() -> None:
     text = canonical_program_text("statistics", 1, {"a": 1})
     assert program_parameters(text, "statistics", 1) == {"a": 1}
-    with pytest.raises(InputError, match="reads sql version 1, not statistics version 1"):
+    with pytest.raises(InputError, match="reads sql version 1, not statistics version 1: send the text to the statistics planner"):
         program_parameters(text, "sql", 1)
     with pytest.raises(InputError, match="reads statistics version 2, not statistics version 1"):
         program_parameters(text, "statistics", 2)
