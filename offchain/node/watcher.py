@@ -10,8 +10,9 @@ event                                        effect
 ===========================================  ==============================================
 ``JobRequested`` involving this member       the job is recorded (phase ``new``) and woken
 other ``Job*`` events of a known job         the job is woken (its driver reads the chain)
-``MemberSuspended`` / ``MemberRemoved``      of this member: the node stops serving at once;
-                                             of another: every active job re-checks
+``MemberSuspended`` / ``MemberRemoved``      of this member: the node stops serving and its
+                                             unfinished jobs halt at once; of another:
+                                             every active job re-checks
 ``MemberReinstated`` of this member          the node serves again
 ``DatasetFrozen``, ``GrantRevoked``, ...     every active job re-checks its policy
 ===========================================  ==============================================
@@ -98,9 +99,16 @@ class ChainWatcher:
         if event.name in ("MemberSuspended", "MemberRemoved"):
             if to_checksum_address(event.args["account"]) == me:
                 reason = event.args.get("reason") or event.name
-                state.set_flag("suspended", f"{event.name.removeprefix('Member').lower()}: {reason}")
+                flag = f"{event.name.removeprefix('Member').lower()}: {reason}"
+                state.set_flag("suspended", flag)
                 log.warning("this member was %s: %s; the node stops serving",
                             event.name.removeprefix("Member").lower(), reason)
+                # Every job stops here, with the flag, not when a worker next reaches it: workers take
+                # the oldest due job first and may be busy with others for a while.
+                for row in state.jobs(("new", "accepted", "failed")):
+                    state.set_phase(row.job_id, "halted", f"this member is suspended: {flag}")
+                    log.warning("job %d: halted: this member is suspended: %s (it will expire and refund "
+                                "after its deadline)", row.job_id, flag)
             self.node.forget_peers()
             return self._active_jobs()
         if event.name == "MemberReinstated":
