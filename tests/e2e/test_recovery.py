@@ -222,7 +222,11 @@ def test_a_suspended_member_stops_serving_at_once_and_its_jobs_stop(world: World
     _, plan = requester.plan(text)
     request = requester.build_request(plan, compute_nodes=_addresses(world, NODES))
     job_id, _ = requester.submit(request)
-    wait_for(lambda: _phase(world, suspended, job_id) == "accepted", 60, "the node to accept")
+    # Every running participant accepts first: one that had not yet would decline the job on seeing the
+    # suspension (correctly), and the job would close before the suspended node's halt could be seen.
+    for name in NODES:
+        if name != absent:
+            wait_for(lambda name=name: _phase(world, name, job_id) == "accepted", 60, f"{name} to accept")
     cobalt = world.consortium.client(suspended).address
     world.consortium.client("regulator").consortium.suspend(cobalt, "capital inquiry").transact()
     try:
